@@ -1,0 +1,2 @@
+//! xgate actors.
+#![forbid(unsafe_code)]

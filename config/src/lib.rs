@@ -1,0 +1,2 @@
+//! xgate configuration.
+#![forbid(unsafe_code)]

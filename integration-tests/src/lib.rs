@@ -1,0 +1,2 @@
+//! Black-box test helpers for xgate.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Typed messages exchanged by xgate actors.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The xpra wire protocol.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! OTP-grade supervision for actix actors.
+#![forbid(unsafe_code)]
