@@ -1,2 +1,40 @@
-//! xgate configuration.
+//! xgate configuration: xpra's option names and value syntax, from an embedded default or a
+//! TOML file (`--config`), the command line and `XGATE_*` environment variables.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), xgate_config::ConfigError> {
+//! let args: Vec<String> = std::env::args().skip(2).collect(); // after `xgate run`
+//! let config = xgate_config::ConfigLoader::new()
+//!     .cli(xgate_config::parse_cli_overrides(&args)?)
+//!     .load()?; // parsed, expanded and validated
+//! println!("{:?}", config.bind_tcp);
+//! # Ok(()) }
+//! ```
+//!
+//! Layers, lowest first: the struct defaults ([`Config::default`]); the embedded default file
+//! ([`EMBEDDED_DEFAULT`]) *or* the `--config` file, which replaces it; command-line options;
+//! `XGATE_*` variables (DESIGN.md: "Command-line options override the file; `XGATE_*`
+//! environment variables override both"; see [`Precedence`] to swap the last two). A layer
+//! that sets a key replaces that key's whole value (lists included). Every value remembers its
+//! [`Origin`], and every error names the key and that origin.
 #![forbid(unsafe_code)]
+
+mod config;
+mod de;
+mod error;
+mod expand;
+mod loader;
+mod values;
+
+pub use config::{Config, ListenerKind, DEFAULT_SOCKET_DIRS, DEFAULT_VIDEO_ENCODERS};
+pub use error::{ConfigError, Origin, ValueError};
+pub use expand::Expander;
+pub use loader::{
+    load_from_args, option_kind, parse_cli_overrides, ConfigLoader, OptionKind, Precedence,
+    EMBEDDED_DEFAULT, OPTIONS, RESERVED_ENV_VARS,
+};
+pub use values::{
+    parse_bool, parse_display, parse_duration, parse_options, parse_session_options, parse_size,
+    AuthSpec, BindHost, BindSpec, ClientVerifyMode, DebugCategory, Display, Options, SslMode,
+    TargetSpec, TargetUri, UnixBindSpec, UserSpec, KNOWN_AUTH_MODULES, XPRA_DEFAULT_PORT,
+};
