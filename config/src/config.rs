@@ -416,7 +416,11 @@ impl Config {
         if self.max_connections_per_address == 0 {
             return Err(self.invalid("max-connections-per-address", "must be at least 1"));
         }
-        if self.max_connections_per_address > self.max_connections {
+        // Only an explicit value is checked: the default (64) above a lowered
+        // max-connections is harmless, the total limit applies first.
+        if self.max_connections_per_address > self.max_connections
+            && self.origins.contains_key("max-connections-per-address")
+        {
             return Err(self.invalid(
                 "max-connections-per-address",
                 format!(

@@ -17,6 +17,22 @@
 //! environment variables override both"; see [`Precedence`] to swap the last two). A layer
 //! that sets a key replaces that key's whole value (lists included). Every value remembers its
 //! [`Origin`], and every error names the key and that origin.
+//!
+//! Syntax per layer (option names and kinds: [`OPTIONS`]):
+//! - TOML: `bind-tcp = "0.0.0.0:14501"` or `bind-tcp = ["a", "b"]`; numbers, durations
+//!   (`31`, `"500ms"`) and sizes (`16777216`, `"16M"`) as integers or strings. Unknown keys
+//!   and tables are refused.
+//! - Command line ([`parse_cli_overrides`]): `--name=value`, `--name value`, `--flag`,
+//!   `--no-flag`, `-d auth,network`, `--config FILE`. A repeated list option accumulates and
+//!   replaces the file's list; `--bind-tcp=` (empty) clears a list. The last scalar wins.
+//! - Environment: `XGATE_BIND_TCP` for `bind-tcp` (upper case, `_` for `-`). A list is split
+//!   on newlines if the value has one, else on `;` (not on commas: bind and auth specs have
+//!   them); `XGATE_TARGET` splits on newlines only, since session options use `;`. An empty
+//!   variable counts as unset. `XGATE_CONFIG` names the file when `--config` is absent;
+//!   `XGATE_LOG` and `XGATE_TEST_*` are ignored; any other unknown `XGATE_*` is an error.
+//!
+//! Paths are expanded after merging (see [`Expander`]): `~`, `$HOME`, `$USER`, `$UID`,
+//! `$GID`, `$XDG_RUNTIME_DIR`, `$XDG_STATE_HOME` and `$STATE_DIR` (the `state-dir` value).
 #![forbid(unsafe_code)]
 
 mod config;

@@ -443,3 +443,79 @@ fn file_layer(
 pub fn load_from_args(args: &[String]) -> Result<Config, ConfigError> {
     ConfigLoader::new().cli(parse_cli_overrides(args)?).load()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::{self, Deserialize, Deserializer, Visitor};
+
+    /// A deserializer that only records the field names a struct asks for.
+    struct Fields<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Fields<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("fields only"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("fields only"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+
+    #[test]
+    fn options_table_matches_config_fields() {
+        let mut fields: &'static [&'static str] = &[];
+        let _ = Config::deserialize(Fields(&mut fields));
+        let mut fields: Vec<&str> = fields.to_vec();
+        let mut names: Vec<&str> = OPTIONS.iter().map(|(n, _)| *n).collect();
+        fields.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(fields, names);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("bind-tpc").as_deref(), Some("bind-tcp"));
+        assert_eq!(suggest("tcp_auth").as_deref(), Some("tcp-auth"));
+        assert_eq!(
+            suggest("max-conections").as_deref(),
+            Some("max-connections")
+        );
+        assert_eq!(suggest("completely-different-thing"), None);
+    }
+
+    #[test]
+    fn env_list_splitting() {
+        assert_eq!(split_env_list("bind-tcp", "a:1;b:2"), vec!["a:1", "b:2"]);
+        assert_eq!(
+            split_env_list("bind-tcp", "a:1,auth=x\nb:2"),
+            vec!["a:1,auth=x", "b:2"]
+        );
+        assert_eq!(
+            split_env_list("target", "1=tcp://h/;password=x"),
+            vec!["1=tcp://h/;password=x"]
+        );
+        assert_eq!(
+            split_env_list("target", "1=/a\n2=/b;x=y"),
+            vec!["1=/a", "2=/b;x=y"]
+        );
+    }
+
+    #[test]
+    fn lines() {
+        assert_eq!(line_of("a\nb\nc", 0), 1);
+        assert_eq!(line_of("a\nb\nc", 2), 2);
+        assert_eq!(line_of("a\nb\nc", 4), 3);
+    }
+}

@@ -400,7 +400,8 @@ impl fmt::Display for AuthSpec {
 /// Where a session can be reached: the URI forms of xpra's display strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetUri {
-    /// A unix socket path (`/run/user/1000/xpra/host-101` or `socket:///path`).
+    /// A unix socket path (`/run/user/1000/xpra/host-101`, `~/...`, `$XDG_RUNTIME_DIR/...` or
+    /// `socket:///path`).
     Unix(PathBuf),
     /// Plain xpra over TCP: `tcp://host[:port]/[display]` (port defaults to 14500).
     Tcp {
@@ -478,7 +479,8 @@ impl FromStr for TargetUri {
     type Err = ValueError;
     fn from_str(raw: &str) -> Result<Self, ValueError> {
         let s = raw.trim();
-        if s.starts_with('/') {
+        // `~` and `$VAR` paths are expanded when the configuration is loaded.
+        if s.starts_with(['/', '~', '$']) {
             return Ok(TargetUri::Unix(PathBuf::from(s)));
         }
         let Some((scheme, rest)) = s.split_once("://") else {
@@ -640,7 +642,7 @@ pub fn parse_display(text: &str) -> Result<Display, ValueError> {
     if let Some(n) = parse_display_number(s) {
         return Ok(Display::Local(n));
     }
-    if s.starts_with('/') || s.contains("://") {
+    if s.starts_with(['/', '~', '$']) || s.contains("://") {
         return s
             .parse()
             .map(Display::Remote)
@@ -998,5 +1000,409 @@ impl FromStr for DebugCategory {
                 ))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err<T: FromStr<Err = ValueError> + fmt::Debug>(s: &str) -> String {
+        s.parse::<T>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bind_spec_forms() {
+        let b: BindSpec = "0.0.0.0:14501".parse().unwrap();
+        assert_eq!(b.host, BindHost::Ip("0.0.0.0".parse().unwrap()));
+        assert_eq!(b.port, 14501);
+        assert!(b.options.is_empty() && b.auth.is_empty());
+
+        let b: BindSpec = "[::1]:0".parse().unwrap();
+        assert_eq!(b.host, BindHost::Ip("::1".parse().unwrap()));
+        assert_eq!(b.port, 0);
+        assert_eq!(b.to_string(), "[::1]:0");
+
+        assert_eq!("*:14501".parse::<BindSpec>().unwrap().host, BindHost::Any);
+        assert_eq!(":14501".parse::<BindSpec>().unwrap().host, BindHost::Any);
+        assert_eq!(
+            "localhost:1".parse::<BindSpec>().unwrap().host,
+            BindHost::Name("localhost".into())
+        );
+    }
+
+    #[test]
+    fn bind_spec_auth_options() {
+        let b: BindSpec = "0.0.0.0:14501,auth=sqlite,filename=/x.sdb,label=a=b"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            b.options,
+            vec![
+                ("auth".to_owned(), "sqlite".to_owned()),
+                ("filename".to_owned(), "/x.sdb".to_owned()),
+                ("label".to_owned(), "a=b".to_owned()),
+            ]
+        );
+        assert_eq!(b.option("label"), Some("a=b"));
+        assert_eq!(b.auth.len(), 1);
+        assert_eq!(b.auth[0].module, "sqlite");
+        // socket options are shared with the module, as in xpra
+        assert_eq!(b.auth[0].option("filename"), Some("/x.sdb"));
+
+        let b: BindSpec = "127.0.0.1:1,auth=multifile:filename=u.txt,auth=allow"
+            .parse()
+            .unwrap();
+        assert_eq!(b.auth.len(), 2);
+        assert_eq!(b.auth[0].option("filename"), Some("u.txt"));
+        assert_eq!(b.auth[1].module, "allow");
+    }
+
+    #[test]
+    fn bind_spec_errors() {
+        assert_eq!(
+            err::<BindSpec>("0.0.0.0:99999"),
+            r#""0.0.0.0:99999": port out of range"#
+        );
+        assert_eq!(
+            err::<BindSpec>("0.0.0.0"),
+            r#""0.0.0.0": expected HOST:PORT"#
+        );
+        assert_eq!(
+            err::<BindSpec>("0.0.0.0:ab"),
+            r#""0.0.0.0:ab": invalid port "ab""#
+        );
+        assert_eq!(
+            err::<BindSpec>("::1:14501"),
+            r#""::1:14501": IPv6 addresses must be in brackets, e.g. [::1]:14501"#
+        );
+        assert_eq!(
+            err::<BindSpec>("[::1:1"),
+            r#""[::1:1": missing ']' after IPv6 address"#
+        );
+        assert_eq!(
+            err::<BindSpec>("[zz]:1"),
+            r#""[zz]:1": invalid IPv6 address "zz""#
+        );
+        assert_eq!(err::<BindSpec>("a b:1"), r#""a b:1": invalid host "a b""#);
+        assert_eq!(
+            err::<BindSpec>("h:1,label"),
+            r#""h:1,label": option "label" is not of the form key=value"#
+        );
+        assert!(err::<BindSpec>("h:1,auth=bogus").contains("unknown auth module \"bogus\""));
+    }
+
+    #[test]
+    fn unix_bind_spec() {
+        let b: UnixBindSpec = "$XDG_RUNTIME_DIR/xgate.sock,auth=peercred".parse().unwrap();
+        assert_eq!(b.path, PathBuf::from("$XDG_RUNTIME_DIR/xgate.sock"));
+        assert_eq!(b.auth[0].module, "peercred");
+        assert_eq!(
+            err::<UnixBindSpec>(",auth=none"),
+            r#"",auth=none": missing socket path"#
+        );
+        assert!(err::<UnixBindSpec>("tcp://h:1").contains("expected a unix socket path"));
+    }
+
+    #[test]
+    fn auth_spec_forms() {
+        let forms = [
+            "multifile,filename=x",
+            "multifile:filename=x",
+            "multifile(filename=x)",
+        ];
+        for f in forms {
+            let a: AuthSpec = f.parse().unwrap();
+            assert_eq!(a.module, "multifile", "{f}");
+            assert_eq!(
+                a.options,
+                vec![("filename".to_owned(), "x".to_owned())],
+                "{f}"
+            );
+        }
+        let a: AuthSpec = "sqlite(filename=x)".parse().unwrap();
+        assert_eq!(
+            (a.module.as_str(), a.option("filename")),
+            ("sqlite", Some("x"))
+        );
+        let a: AuthSpec = "sys".parse().unwrap();
+        assert_eq!(a.module, "pam");
+        let a: AuthSpec = "none".parse().unwrap();
+        assert!(a.options.is_empty());
+        let a: AuthSpec = "password:value=a=b=c".parse().unwrap();
+        assert_eq!(a.option("value"), Some("a=b=c"));
+        let a: AuthSpec = "exec:command=/bin/check ${username},timeout=5"
+            .parse()
+            .unwrap();
+        assert_eq!(a.option("command"), Some("/bin/check ${username}"));
+        assert_eq!(
+            a.to_string(),
+            "exec:command=/bin/check ${username},timeout=5"
+        );
+        let a: AuthSpec = "SQLite:filename=y".parse().unwrap();
+        assert_eq!(a.module, "sqlite");
+    }
+
+    #[test]
+    fn auth_spec_errors() {
+        assert!(err::<AuthSpec>("bogus")
+            .starts_with(r#""bogus": unknown auth module "bogus" (known: none, allow"#));
+        assert_eq!(err::<AuthSpec>(""), r#""": missing auth module name"#);
+        assert_eq!(
+            err::<AuthSpec>(":x=1"),
+            r#"":x=1": missing auth module name"#
+        );
+        assert_eq!(
+            err::<AuthSpec>("sqlite(filename=x"),
+            r#""sqlite(filename=x": missing ')' after module options"#
+        );
+        assert_eq!(
+            err::<AuthSpec>("multifile"),
+            r#""multifile": auth module "multifile" needs the option filename=..."#
+        );
+        assert_eq!(
+            err::<AuthSpec>("password"),
+            r#""password": auth module "password" needs the option value=..."#
+        );
+        assert_eq!(
+            err::<AuthSpec>("sqlite,filename"),
+            r#""sqlite,filename": option "filename" is not of the form key=value"#
+        );
+    }
+
+    #[test]
+    fn display_strings() {
+        assert_eq!(parse_display(":100").unwrap(), Display::Local(100));
+        assert_eq!(parse_display("100").unwrap(), Display::Local(100));
+        assert_eq!(parse_display("100").unwrap().to_string(), ":100");
+        assert_eq!(
+            parse_display("tcp://192.168.1.200:10100/").unwrap(),
+            Display::Remote(TargetUri::Tcp {
+                host: "192.168.1.200".into(),
+                port: 10100,
+                display: None
+            })
+        );
+        assert_eq!(
+            parse_display("tcp://h:1/100").unwrap(),
+            Display::Remote(TargetUri::Tcp {
+                host: "h".into(),
+                port: 1,
+                display: Some(":100".into())
+            })
+        );
+        assert_eq!(
+            parse_display("tcp://h").unwrap(),
+            Display::Remote(TargetUri::Tcp {
+                host: "h".into(),
+                port: 14500,
+                display: None
+            })
+        );
+        assert_eq!(
+            parse_display("ssh://u@h:22/100").unwrap(),
+            Display::Remote(TargetUri::Ssh {
+                user: Some("u".into()),
+                host: "h".into(),
+                port: 22,
+                display: Some(":100".into())
+            })
+        );
+        assert_eq!(
+            parse_display("ssh://h/:7").unwrap().to_string(),
+            "ssh://h:22/7"
+        );
+        assert_eq!(
+            parse_display("/run/user/1000/xpra/host-101").unwrap(),
+            Display::Remote(TargetUri::Unix("/run/user/1000/xpra/host-101".into()))
+        );
+        assert_eq!(
+            parse_display("socket:///run/x").unwrap(),
+            Display::Remote(TargetUri::Unix("/run/x".into()))
+        );
+        assert_eq!(
+            parse_display("ws://[::1]:8080/x").unwrap(),
+            Display::Remote(TargetUri::Ws {
+                host: "::1".into(),
+                port: 8080,
+                path: "/x".into()
+            })
+        );
+        assert_eq!(
+            parse_display("wss://h").unwrap().to_string(),
+            "wss://h:443/"
+        );
+        assert_eq!(
+            parse_display("ssl://h/3").unwrap().to_string(),
+            "ssl://h:443/3"
+        );
+    }
+
+    #[test]
+    fn display_string_errors() {
+        let e = |s: &str| parse_display(s).unwrap_err().to_string();
+        assert_eq!(
+            e("foo"),
+            r#""foo": not a display (expected :N, N, a socket path or a URI such as tcp://host:port/)"#
+        );
+        assert_eq!(
+            e("vnc://h:1/"),
+            r#""vnc://h:1/": unknown scheme "vnc" (expected tcp, ssl, ws, wss, ssh or socket)"#
+        );
+        assert_eq!(
+            e("tcp://h:70000/"),
+            r#""tcp://h:70000/": port out of range"#
+        );
+        assert_eq!(
+            e("tcp://h:1/abc"),
+            r#""tcp://h:1/abc": display "abc" is not a number"#
+        );
+        assert_eq!(e("tcp://:1/"), r#""tcp://:1/": missing host"#);
+        assert!(e("tcp://u:p@h:1/").contains("credentials in a target URI are not supported"));
+        assert!(e("ssh://u:p@h/1").contains("invalid ssh user"));
+    }
+
+    #[test]
+    fn target_specs() {
+        let t: TargetSpec = "100=tcp://127.0.0.1:14600/;compression_level=0;password=x"
+            .parse()
+            .unwrap();
+        assert_eq!(t.display, 100);
+        assert_eq!(t.display_name(), ":100");
+        assert_eq!(
+            t.uri,
+            TargetUri::Tcp {
+                host: "127.0.0.1".into(),
+                port: 14600,
+                display: None
+            }
+        );
+        assert_eq!(
+            t.options,
+            vec![
+                ("compression_level".to_owned(), "0".to_owned()),
+                ("password".to_owned(), "x".to_owned())
+            ]
+        );
+        assert_eq!(
+            t.to_string(),
+            "100=tcp://127.0.0.1:14600/;compression_level=0;password=x"
+        );
+        let t: TargetSpec = ":101=/run/user/1000/xpra/host-101".parse().unwrap();
+        assert_eq!(t.display, 101);
+        assert_eq!(
+            t.uri,
+            TargetUri::Unix("/run/user/1000/xpra/host-101".into())
+        );
+        let t: TargetSpec = "7=ssh://bob@example.org:2222/3".parse().unwrap();
+        assert!(matches!(t.uri, TargetUri::Ssh { port: 2222, .. }));
+
+        assert_eq!(
+            err::<TargetSpec>("x=tcp://h:1/"),
+            r#""x=tcp://h:1/": display "x" is not :N or N"#
+        );
+        assert_eq!(
+            err::<TargetSpec>("100"),
+            r#""100": expected DISPLAY=URI, e.g. 100=tcp://127.0.0.1:14600/"#
+        );
+        assert_eq!(
+            err::<TargetSpec>("100=tcp://h:1/;compression_level=10"),
+            r#""100=tcp://h:1/;compression_level=10": compression_level must be 0 to 9"#
+        );
+        assert_eq!(
+            err::<TargetSpec>("100=ftp://h/"),
+            r#""100=ftp://h/": unknown scheme "ftp" (expected tcp, ssl, ws, wss, ssh or socket)"#
+        );
+        assert_eq!(
+            err::<TargetSpec>("100=relative/path"),
+            r#""100=relative/path": expected a socket path or a URI such as tcp://host:port/"#
+        );
+    }
+
+    #[test]
+    fn session_options() {
+        assert_eq!(
+            parse_session_options("A=1;B=x=y;").unwrap(),
+            vec![
+                ("A".to_owned(), "1".to_owned()),
+                ("B".to_owned(), "x=y".to_owned())
+            ]
+        );
+        assert_eq!(
+            parse_session_options("A").unwrap_err().to_string(),
+            r#""A": option "A" is not of the form key=value"#
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("31").unwrap(), Duration::from_secs(31));
+        assert_eq!(parse_duration("31s").unwrap(), Duration::from_secs(31));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(
+            parse_duration("5d").unwrap_err().to_string(),
+            r#""5d": unknown duration unit "d" (use ms, s, m or h)"#
+        );
+        assert_eq!(
+            parse_duration("s").unwrap_err().to_string(),
+            r#""s": expected a number of seconds, e.g. 31 or "500ms""#
+        );
+        assert_eq!(
+            parse_duration("99999999999999999999h")
+                .unwrap_err()
+                .to_string(),
+            r#""99999999999999999999h": duration out of range"#
+        );
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("16M").unwrap(), 16 << 20);
+        assert_eq!(parse_size("256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1gb").unwrap(), 1 << 30);
+        assert_eq!(parse_size("4K").unwrap(), 4096);
+        assert_eq!(
+            parse_size("16Q").unwrap_err().to_string(),
+            r#""16Q": unknown size unit "q" (use K, M, G, KiB, MiB or GiB)"#
+        );
+        assert_eq!(
+            parse_size("99999999999G").unwrap_err().to_string(),
+            r#""99999999999G": size out of range"#
+        );
+    }
+
+    #[test]
+    fn scalars() {
+        for y in ["yes", "True", "on", "1"] {
+            assert!(parse_bool(y).unwrap());
+        }
+        for n in ["no", "false", "OFF", "0"] {
+            assert!(!parse_bool(n).unwrap());
+        }
+        assert!(parse_bool("maybe").is_err());
+        assert_eq!("1000".parse::<UserSpec>().unwrap(), UserSpec::Id(1000));
+        assert_eq!(
+            "xgate".parse::<UserSpec>().unwrap(),
+            UserSpec::Name("xgate".into())
+        );
+        assert!("a b".parse::<UserSpec>().is_err());
+        assert_eq!("www".parse::<SslMode>().unwrap(), SslMode::Www);
+        assert!("x".parse::<SslMode>().is_err());
+        assert_eq!(
+            "required".parse::<ClientVerifyMode>().unwrap(),
+            ClientVerifyMode::Required
+        );
+        assert_eq!(
+            "net".parse::<DebugCategory>().unwrap(),
+            DebugCategory::Network
+        );
+        assert!(err::<DebugCategory>("bogus")
+            .starts_with(r#""bogus": unknown debug category (known: all, auth"#));
     }
 }
