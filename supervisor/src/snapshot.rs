@@ -1,0 +1,22 @@
+//! Introspection messages: a snapshot of the tree and a subscription to its events.
+
+use actix::Message;
+use tokio::sync::broadcast;
+use xgate_messages::supervision::{SupervisionEvent, TreeSnapshot};
+
+/// Asks a supervisor for a snapshot of its subtree (OTP `which_children`, recursively). Child
+/// supervisors are asked in turn; one that does not answer is shown without its children.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GetSnapshot;
+
+impl Message for GetSnapshot {
+    type Result = TreeSnapshot;
+}
+
+/// Asks a supervisor for a receiver of its subtree's [`SupervisionEvent`]s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Subscribe;
+
+impl Message for Subscribe {
+    type Result = broadcast::Receiver<SupervisionEvent>;
+}
