@@ -216,7 +216,12 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
         };
         child.incarnation = child.incarnation.wrapping_add(1);
         let control = Arc::new(Control::default());
-        let link = Link::supervised(control.clone(), self.exits_tx.clone(), id, child.incarnation);
+        let link = Link::supervised(
+            control.clone(),
+            self.exits_tx.clone(),
+            id,
+            child.incarnation,
+        );
         child.control = Some(control);
         child.state = ChildState::Running;
         child.started_at = Some(Instant::now());
@@ -307,9 +312,9 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
         child.state = ChildState::Restarting;
         child.restart_count += 1;
         self.restarts += 1;
-        let delay = self
-            .backoff
-            .map_or(Duration::ZERO, |b| b.delay(child.consecutive.saturating_sub(1)));
+        let delay = self.backoff.map_or(Duration::ZERO, |b| {
+            b.delay(child.consecutive.saturating_sub(1))
+        });
         if delay.is_zero() {
             self.start(id);
         } else {
@@ -557,7 +562,12 @@ impl<Args: Clone + Unpin + 'static> Handler<GetSnapshot> for DynamicSupervisor<A
             .collect();
         MessageResult(TreeSnapshot {
             root: ChildSnapshot {
-                name: self.path.rsplit('/').next().unwrap_or(&self.path).to_owned(),
+                name: self
+                    .path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&self.path)
+                    .to_owned(),
                 kind: ChildKind::Supervisor,
                 restart: None,
                 strategy: Some(StrategyKind::SimpleOneForOne),

@@ -35,8 +35,7 @@ mod strategy;
 mod supervisor;
 
 pub use dynamic::{
-    start_child, ChildCounts, ChildId, CountChildren, DynamicSupervisor, StartChild,
-    TerminateChild,
+    start_child, ChildCounts, ChildId, CountChildren, DynamicSupervisor, StartChild, TerminateChild,
 };
 pub use error::SupervisorError;
 pub use events::{EventBus, LOG_TARGET};

@@ -65,10 +65,12 @@ impl<A: Actor<Context = Context<A>>> RootHandle<A> {
         if let Some(reason) = &self.reason {
             return reason.clone();
         }
-        let reason = match self.exit.take() {
+        // Borrowed, not taken: this future may be dropped (as in `select!`) and awaited again.
+        let reason = match self.exit.as_mut() {
             Some(rx) => rx.await.unwrap_or(ExitReason::Killed),
             None => ExitReason::Killed,
         };
+        self.exit = None;
         self.reason = Some(reason.clone());
         reason
     }

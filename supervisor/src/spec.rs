@@ -176,7 +176,9 @@ impl ChildSpec<()> {
         A: Actor<Context = Context<A>>,
         F: FnMut(&mut Context<A>, ExitHandle) -> A + 'static,
     {
-        Self::actor_with_args(name, move |_: &(), ctx: &mut Context<A>, exit| make(ctx, exit))
+        Self::actor_with_args(name, move |_: &(), ctx: &mut Context<A>, exit| {
+            make(ctx, exit)
+        })
     }
 
     /// A worker task built by `make` on each (re)start (see [`ChildSpec::task_with_args`]).
@@ -216,7 +218,11 @@ impl ChildSpec<()> {
     /// A child [`DynamicSupervisor`] built by `make` on each (re)start; see
     /// [`ChildSpec::supervisor`]. Its address is handed to `make`'s caller through `on_start`,
     /// so children can be started in it.
-    pub fn dynamic_supervisor<B, F, G>(name: impl Into<String>, mut make: F, mut on_start: G) -> Self
+    pub fn dynamic_supervisor<B, F, G>(
+        name: impl Into<String>,
+        mut make: F,
+        mut on_start: G,
+    ) -> Self
     where
         B: Clone + Unpin + 'static,
         F: FnMut() -> DynamicSupervisor<B> + 'static,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, ActorContext, AsyncContext, Context, Handler, MessageResult, Recipient,
-    ResponseFuture, Running, StreamHandler,
+    Actor, ActorContext, AsyncContext, Context, Handler, MessageResult, Recipient, ResponseFuture,
+    Running, StreamHandler,
 };
 use futures::channel::mpsc;
 use futures::future::join_all;
@@ -76,6 +76,7 @@ enum AfterStop {
 /// # use actix::prelude::*;
 /// # use std::time::Duration;
 /// # use xgate_supervisor::*;
+/// # use xgate_supervisor::Supervisor;
 /// # struct Registry; impl Actor for Registry { type Context = Context<Self>; }
 /// # async fn demo() {
 /// let root = Supervisor::new("root", Strategy::RestForOne)
@@ -373,9 +374,9 @@ impl Supervisor {
             .started_at
             .is_some_and(|t| now.saturating_duration_since(t) >= self.window.intensity.period);
         child.consecutive = if ran_long { 0 } else { child.consecutive + 1 };
-        let delay = self
-            .backoff
-            .map_or(Duration::ZERO, |b| b.delay(child.consecutive.saturating_sub(1)));
+        let delay = self.backoff.map_or(Duration::ZERO, |b| {
+            b.delay(child.consecutive.saturating_sub(1))
+        });
         self.mark_exited(index, reason, true);
         let range = self.strategy.affected(index, self.children.len());
         // Stop the rest of the group in reverse start order, then restart it in order.
@@ -519,7 +520,12 @@ impl Supervisor {
 
     fn snapshot_node(&self) -> ChildSnapshot {
         ChildSnapshot {
-            name: self.path.rsplit('/').next().unwrap_or(&self.path).to_owned(),
+            name: self
+                .path
+                .rsplit('/')
+                .next()
+                .unwrap_or(&self.path)
+                .to_owned(),
             kind: ChildKind::Supervisor,
             restart: None,
             strategy: Some(self.strategy.kind()),

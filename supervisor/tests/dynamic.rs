@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use common::*;
-use xgate_supervisor::*;
 use xgate_supervisor::Supervisor;
+use xgate_supervisor::*;
 
 /// Addresses of the dynamic probes by their argument.
 type Registry = Rc<RefCell<HashMap<u32, Addr<Probe>>>>;
@@ -50,7 +50,8 @@ async fn start_child_restart_terminate_and_snapshot() {
     wait_event(&mut rx, |e| started(e, "conn#1", 1)).await;
     wait_event(&mut rx, |e| started(e, "conn#3", 1)).await;
     assert_eq!(h.log.count("start:c1"), 2);
-    assert_eq!(reg.borrow()[&1].send(Ping).await.unwrap(), 42);
+    let one = reg.borrow()[&1].clone();
+    assert_eq!(one.send(Ping).await.unwrap(), 42);
 
     // A transient child that exits normally is forgotten.
     reg.borrow()[&2].do_send(Quit);
@@ -58,7 +59,10 @@ async fn start_child_restart_terminate_and_snapshot() {
     assert_eq!(exited(&ev, "conn#2"), Some(("normal", false)));
 
     // terminate_child stops it whatever its restart type.
-    addr.send(TerminateChild(ChildId(0))).await.unwrap().unwrap();
+    addr.send(TerminateChild(ChildId(0)))
+        .await
+        .unwrap()
+        .unwrap();
     let ev = wait_event(&mut rx, |e| exited(e, "conn#0").is_some()).await;
     assert_eq!(exited(&ev, "conn#0"), Some(("shutdown", false)));
     assert!(matches!(
@@ -67,15 +71,28 @@ async fn start_child_restart_terminate_and_snapshot() {
     ));
 
     let counts = addr.send(CountChildren).await.unwrap();
-    assert_eq!(counts, ChildCounts { children: 3, active: 3, restarts: 2 });
+    assert_eq!(
+        counts,
+        ChildCounts {
+            children: 3,
+            active: 3,
+            restarts: 2
+        }
+    );
     let snap = addr.send(GetSnapshot).await.unwrap();
     assert_eq!(snap.root.strategy, Some(StrategyKind::SimpleOneForOne));
     let names: Vec<_> = snap.root.children.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["conn#1", "conn#3", "conn#4"]);
     assert_eq!(snap.root.children[0].restart_count, 1);
-    assert_eq!(snap.root.children[0].last_exit.as_deref(), Some("panic: crash of c1"));
+    assert_eq!(
+        snap.root.children[0].last_exit.as_deref(),
+        Some("panic: crash of c1")
+    );
 
-    assert_eq!(root.shutdown_within(Duration::from_secs(5)).await, ExitReason::Shutdown);
+    assert_eq!(
+        root.shutdown_within(Duration::from_secs(5)).await,
+        ExitReason::Shutdown
+    );
     assert!(matches!(
         start_child(&addr, 9).await,
         Err(SupervisorError::Unreachable { .. })
@@ -118,8 +135,13 @@ async fn dynamic_intensity_escalates() {
     reg.borrow()[&0].do_send(Crash);
     wait_event(&mut rx, |e| started(e, "conn#0", 1)).await;
     reg.borrow()[&1].do_send(Crash);
-    let reason = tokio::time::timeout(Duration::from_secs(5), root.wait()).await.unwrap();
-    assert_eq!(reason, ExitReason::Error(REACHED_MAX_RESTART_INTENSITY.into()));
+    let reason = tokio::time::timeout(Duration::from_secs(5), root.wait())
+        .await
+        .unwrap();
+    assert_eq!(
+        reason,
+        ExitReason::Error(REACHED_MAX_RESTART_INTENSITY.into())
+    );
 }
 
 #[actix::test]
@@ -139,7 +161,9 @@ async fn dynamic_supervisor_as_a_child() {
     let dynsup = slot.borrow().clone().unwrap();
     start_child(&dynsup, 7).await.unwrap();
     let ev = wait_event(&mut rx, |e| started(e, "conn#0", 0)).await;
-    assert!(matches!(ev, SupervisionEvent::ChildStarted { ref supervisor, .. } if supervisor == "root/connections"));
+    assert!(
+        matches!(ev, SupervisionEvent::ChildStarted { ref supervisor, .. } if supervisor == "root/connections")
+    );
     let snap = root.addr().unwrap().send(GetSnapshot).await.unwrap();
     let node = snap.find(&["connections"]).unwrap();
     assert_eq!(node.strategy, Some(StrategyKind::SimpleOneForOne));

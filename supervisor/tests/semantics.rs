@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use common::*;
-use xgate_supervisor::*;
 use xgate_supervisor::Supervisor;
+use xgate_supervisor::*;
 
 fn tree(h: &Harness, strategy: Strategy) -> Supervisor {
     Supervisor::new("root", strategy)
@@ -67,8 +67,17 @@ async fn rest_for_one_restarts_the_failed_child_and_those_after_it() {
     assert_eq!(h.log.with_prefix("stop:"), vec!["b", "c"]);
     // c was stopped with `shutdown` by the supervisor, not counted as a crash.
     let snap = root.addr().unwrap().send(GetSnapshot).await.unwrap();
-    assert_eq!(snap.find(&["c"]).unwrap().last_exit.as_deref(), Some("shutdown"));
-    assert!(snap.find(&["b"]).unwrap().last_exit.as_deref().unwrap().contains("crash of b"));
+    assert_eq!(
+        snap.find(&["c"]).unwrap().last_exit.as_deref(),
+        Some("shutdown")
+    );
+    assert!(snap
+        .find(&["b"])
+        .unwrap()
+        .last_exit
+        .as_deref()
+        .unwrap()
+        .contains("crash of b"));
     root.shutdown_within(Duration::from_secs(5)).await;
 }
 
@@ -90,7 +99,10 @@ async fn transient_is_restarted_after_a_panic_or_error_but_not_after_a_normal_ex
 
     h.tell("panics", Crash);
     let ev = wait_event(&mut rx, |e| exited(e, "panics").is_some()).await;
-    assert_eq!(exited(&ev, "panics"), Some(("panic: crash of panics", true)));
+    assert_eq!(
+        exited(&ev, "panics"),
+        Some(("panic: crash of panics", true))
+    );
     wait_event(&mut rx, |e| started(e, "panics", 1)).await;
 
     h.tell("fails", Fail("lost server".into()));
@@ -124,17 +136,14 @@ async fn temporary_is_never_restarted_even_with_its_group() {
     assert_eq!(h.starts("temp"), 1);
 
     let root2_h = Harness::default();
-    let sup2 = Supervisor::new("root2", Strategy::OneForOne).child(
-        root2_h
-            .probe("temp")
-            .restart(Restart::Temporary),
-    );
+    let sup2 = Supervisor::new("root2", Strategy::OneForOne)
+        .child(root2_h.probe("temp").restart(Restart::Temporary));
     let mut rx2 = sup2.subscribe();
     let root2 = sup2.start_root();
     wait_event(&mut rx2, |e| started(e, "temp", 0)).await;
     root2_h.tell("temp", Crash);
     let ev = wait_event(&mut rx2, |e| exited(e, "temp").is_some()).await;
-    assert_eq!(exited(&ev, "temp").unwrap().1, false);
+    assert!(!exited(&ev, "temp").unwrap().1);
     settle().await;
     assert_eq!(root2_h.starts("temp"), 1);
     let snap = root2.addr().unwrap().send(GetSnapshot).await.unwrap();
@@ -168,7 +177,11 @@ async fn intensity_exceeded_escalates_to_the_parent_and_up() {
     .await;
     assert!(matches!(
         ev,
-        SupervisionEvent::RestartIntensityReached { max_restarts: 1, period_ms: 5000, .. }
+        SupervisionEvent::RestartIntensityReached {
+            max_restarts: 1,
+            period_ms: 5000,
+            ..
+        }
     ));
     let ev = wait_event(&mut rx, |e| exited(e, "inner").is_some()).await;
     assert_eq!(
@@ -187,7 +200,10 @@ async fn intensity_exceeded_escalates_to_the_parent_and_up() {
     let reason = tokio::time::timeout(Duration::from_secs(5), root.wait())
         .await
         .expect("root exits");
-    assert_eq!(reason, ExitReason::Error(REACHED_MAX_RESTART_INTENSITY.into()));
+    assert_eq!(
+        reason,
+        ExitReason::Error(REACHED_MAX_RESTART_INTENSITY.into())
+    );
     assert!(h.log.with_prefix("stop:").contains(&"sibling".to_owned()));
 }
 
@@ -207,7 +223,10 @@ async fn panics_in_started_handler_and_stopping_are_restarted_and_reported() {
     let root = sup.start_root();
 
     let ev = wait_event(&mut rx, |e| exited(e, "s").is_some()).await;
-    assert_eq!(exited(&ev, "s"), Some(("panic: boom in started of s", true)));
+    assert_eq!(
+        exited(&ev, "s"),
+        Some(("panic: boom in started of s", true))
+    );
     wait_event(&mut rx, |e| started(e, "s", 1)).await;
 
     wait_event(&mut rx, |e| started(e, "h", 0)).await;
@@ -218,7 +237,10 @@ async fn panics_in_started_handler_and_stopping_are_restarted_and_reported() {
 
     h.tell("t", Quit);
     let ev = wait_event(&mut rx, |e| exited(e, "t").is_some()).await;
-    assert_eq!(exited(&ev, "t"), Some(("panic: boom in stopping of t", true)));
+    assert_eq!(
+        exited(&ev, "t"),
+        Some(("panic: boom in stopping of t", true))
+    );
     wait_event(&mut rx, |e| started(e, "t", 1)).await;
 
     // The restarted children serve requests.
@@ -272,7 +294,11 @@ async fn children_start_in_order_and_stop_in_reverse_order() {
         .child(h.probe("a"))
         .child(ChildSpec::supervisor("mid", {
             let h = h.clone();
-            move || Supervisor::new("mid", Strategy::OneForOne).child(h.probe("m1")).child(h.probe("m2"))
+            move || {
+                Supervisor::new("mid", Strategy::OneForOne)
+                    .child(h.probe("m1"))
+                    .child(h.probe("m2"))
+            }
         }))
         .child(h.probe("c"));
     let mut rx = sup.subscribe();
@@ -305,10 +331,17 @@ async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
     let reason = root.shutdown_within(Duration::from_secs(5)).await;
     let took = t0.elapsed();
     assert_eq!(reason, ExitReason::Shutdown);
-    assert!(took >= Duration::from_millis(300), "killed too early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "killed too early: {took:?}"
+    );
     assert!(took < Duration::from_millis(1000), "shutdown took {took:?}");
     assert!(h.log.entries().contains(&"refuse:stubborn".to_owned()));
-    wait_event(&mut rx, |e| matches!(e, SupervisionEvent::ChildKilled { child, .. } if child == "stubborn")).await;
+    wait_event(
+        &mut rx,
+        |e| matches!(e, SupervisionEvent::ChildKilled { child, .. } if child == "stubborn"),
+    )
+    .await;
     let ev = wait_event(&mut rx, |e| exited(e, "stubborn").is_some()).await;
     assert_eq!(exited(&ev, "stubborn"), Some(("killed", false)));
     // The sibling started before it was stopped after it.
@@ -336,8 +369,10 @@ async fn the_grace_period_aborts_a_tree_that_does_not_stop() {
         stubborn: true,
         ..Behaviour::default()
     };
-    let sup = Supervisor::new("root", Strategy::OneForOne)
-        .child(h.probe_with("forever", stubborn).shutdown(Shutdown::Infinity));
+    let sup = Supervisor::new("root", Strategy::OneForOne).child(
+        h.probe_with("forever", stubborn)
+            .shutdown(Shutdown::Infinity),
+    );
     let mut rx = sup.subscribe();
     let root = sup.start_root();
     wait_event(&mut rx, |e| started(e, "forever", 0)).await;
@@ -359,27 +394,33 @@ async fn task_children_report_errors_panics_and_are_killed_when_deaf() {
     let runs2 = runs.clone();
     let sup = Supervisor::new("root", Strategy::OneForOne)
         .intensity(Intensity::new(10, Duration::from_secs(5)))
-        .child(ChildSpec::task("erring", move |_signal| {
+        .child(ChildSpec::task("erring", move |signal: ShutdownSignal| {
             let n = runs2.get();
             runs2.set(n + 1);
             async move {
                 if n == 0 {
                     Err("bind failed")
                 } else {
-                    std::future::pending::<()>().await;
+                    signal.await;
                     Ok(())
                 }
             }
         }))
-        .child(ChildSpec::task("panicking", |_signal| async {
-            panic!("task boom");
-            #[allow(unreachable_code)]
-            Ok::<(), String>(())
-        }).restart(Restart::Temporary))
-        .child(ChildSpec::task("polite", |signal: ShutdownSignal| async move {
-            signal.await;
-            Ok::<(), String>(())
-        }))
+        .child(
+            ChildSpec::task("panicking", |_signal| async {
+                panic!("task boom");
+                #[allow(unreachable_code)]
+                Ok::<(), String>(())
+            })
+            .restart(Restart::Temporary),
+        )
+        .child(ChildSpec::task(
+            "polite",
+            |signal: ShutdownSignal| async move {
+                signal.await;
+                Ok::<(), String>(())
+            },
+        ))
         .child(
             ChildSpec::task("deaf", |_signal| async {
                 std::future::pending::<()>().await;
@@ -406,7 +447,10 @@ async fn backoff_delays_restarts_without_blocking_the_supervisor() {
     let h = Harness::default();
     let sup = Supervisor::new("root", Strategy::OneForOne)
         .intensity(Intensity::new(10, Duration::from_secs(5)))
-        .backoff(Backoff::new(Duration::from_millis(150), Duration::from_secs(1)))
+        .backoff(Backoff::new(
+            Duration::from_millis(150),
+            Duration::from_secs(1),
+        ))
         .child(h.probe("p"));
     let mut rx = sup.subscribe();
     let root = sup.start_root();
@@ -423,7 +467,11 @@ async fn backoff_delays_restarts_without_blocking_the_supervisor() {
     let t1 = Instant::now();
     h.tell("p", Crash);
     wait_event(&mut rx, |e| started(e, "p", 2)).await;
-    assert!(t1.elapsed() >= Duration::from_millis(300), "doubled: {:?}", t1.elapsed());
+    assert!(
+        t1.elapsed() >= Duration::from_millis(300),
+        "doubled: {:?}",
+        t1.elapsed()
+    );
     root.shutdown_within(Duration::from_secs(5)).await;
 }
 
@@ -443,7 +491,9 @@ async fn snapshot_shows_the_tree() {
     wait_event(&mut rx, |e| started(e, "tcp", 0)).await;
     h.tell("tcp", Crash);
     let ev = wait_event(&mut rx, |e| started(e, "tcp", 1)).await;
-    assert!(matches!(ev, SupervisionEvent::ChildStarted { ref supervisor, .. } if supervisor == "root/listeners"));
+    assert!(
+        matches!(ev, SupervisionEvent::ChildStarted { ref supervisor, .. } if supervisor == "root/listeners")
+    );
     let snap = root.addr().unwrap().send(GetSnapshot).await.unwrap();
     assert_eq!(snap.root.name, "root");
     assert_eq!(snap.root.strategy, Some(StrategyKind::RestForOne));

@@ -51,7 +51,11 @@ pub struct Addrs(Rc<RefCell<HashMap<String, Addr<Probe>>>>);
 
 impl Addrs {
     pub fn get(&self, name: &str) -> Addr<Probe> {
-        self.0.borrow().get(name).cloned().expect("probe registered")
+        self.0
+            .borrow()
+            .get(name)
+            .cloned()
+            .expect("probe registered")
     }
 }
 
