@@ -71,7 +71,9 @@ pub struct Config {
     pub ssh_auth: Vec<AuthSpec>,
 
     // ---- sessions (§7)
-    /// Directories scanned for local xpra session sockets, in order.
+    /// Directories scanned for local xpra session sockets, in order. They are templates, kept
+    /// unexpanded (`$XDG_RUNTIME_DIR/xpra`, `~/.xpra`): the registry expands them for each user
+    /// whose sessions it looks up, so that one gateway serves many users.
     #[serde(deserialize_with = "de::list")]
     pub socket_dirs: Vec<PathBuf>,
     /// Static targets: display numbers relayed to fixed URIs (key `target`).
@@ -300,16 +302,13 @@ impl Config {
 
     /// Expands `~`, `$UID`, `$USER`, `$HOME`, `$XDG_RUNTIME_DIR`, `$XDG_STATE_HOME` and
     /// `$STATE_DIR` in every path: `state-dir` first (it defines `$STATE_DIR`), then
-    /// `socket-dirs`, `bind` paths, unix targets, TLS/SSH/HTTP files, the control socket, and
+    /// `bind` paths (not `socket-dirs`, which are per-user templates), unix targets, TLS/SSH/HTTP files, the control socket, and
     /// the `filename` / `socket-dirs` options of auth modules (not other module options, so an
     /// `exec` command keeps its `${username}`). [`crate::ConfigLoader::load`] calls this.
     pub fn expand(&mut self, ex: &Expander) {
         let mut ex = ex.clone();
         self.state_dir = ex.expand_path(&self.state_dir);
         ex.set("STATE_DIR", self.state_dir.to_string_lossy());
-        for d in &mut self.socket_dirs {
-            *d = ex.expand_path(d);
-        }
         for b in &mut self.bind {
             b.path = ex.expand_path(&b.path);
             expand_auth(&mut b.auth, &ex);

@@ -82,12 +82,13 @@ fn embedded_default_loads_and_validates() {
         c.tcp_auth[0].option("filename"),
         Some("/home/alice/.local/state/xgate/password.txt")
     );
+    // Socket dirs stay templates: the registry expands them per user.
     assert_eq!(
         c.socket_dirs,
         vec![
-            PathBuf::from("/run/user/1000/xpra"),
+            PathBuf::from("$XDG_RUNTIME_DIR/xpra"),
             PathBuf::from("/run/xpra"),
-            PathBuf::from("/home/alice/.xpra")
+            PathBuf::from("~/.xpra")
         ]
     );
     assert_eq!(
@@ -171,7 +172,7 @@ ssl-mode = "www"
     assert_eq!(c.bind[0].path, PathBuf::from("/run/user/1000/xgate.sock"));
     assert_eq!(c.tcp_auth.len(), 2);
     assert_eq!(c.tcp_auth[1].module, "hosts");
-    assert_eq!(c.socket_dirs, vec![PathBuf::from("/run/user/1000/xpra")]);
+    assert_eq!(c.socket_dirs, vec![PathBuf::from("/run/user/$UID/xpra")]);
     assert_eq!(c.target[1].uri, TargetUri::Unix("/home/alice/sock".into()));
     assert_eq!(c.login_timeout, Duration::from_millis(500));
     assert_eq!(c.max_packet_size, 64 << 20);
