@@ -1,0 +1,469 @@
+//! One client's handshake: hello, the challenge rounds of its auth chain, one-shot requests, and
+//! the choice of its session. It runs in its own task; nothing in it blocks a thread (file-reading
+//! backends run on the blocking pool, the failure delay is a timer).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tracing::{debug, info, warn};
+use xgate_messages::{GatewayEvent, LookupSessions, UserIdentity};
+use xgate_protocol::{PacketEncoder, Value};
+
+use super::backends::{Backend, Grant};
+use super::challenge::{Challenge, SaltLedger};
+use super::failures::FailureLimiter;
+use super::AuthSettings;
+use crate::conn::{writer_for_hello, ConnError, PacketConn};
+use crate::gateway::json_to_value;
+use crate::pipeline::{Authenticated, Upgraded};
+use crate::registry;
+
+/// What the handshake shares with every other: settings, limits, the salt ledger and its peers.
+pub struct Shared {
+    /// Failures per address.
+    pub by_address: Mutex<FailureLimiter>,
+    /// Failures per user name.
+    pub by_user: Mutex<FailureLimiter>,
+    /// Combined salts already used.
+    pub ledger: Mutex<SaltLedger>,
+    /// The session registry.
+    pub registry: actix::Addr<registry::SessionRegistry>,
+    /// Where authenticated clients go.
+    pub relays: actix::Recipient<Authenticated>,
+    /// Asks the gateway to stop (an allowed `stop` request).
+    pub shutdown: actix::Recipient<super::StopGateway>,
+}
+
+/// How a handshake ended without a relay.
+#[derive(Debug)]
+enum Refusal {
+    /// Send `disconnect` with this reason and extras (after the failure delay if `delay`).
+    Disconnect {
+        reason: String,
+        extra: Vec<String>,
+        delay: bool,
+    },
+    /// The connection is gone or answered already.
+    Done,
+}
+
+fn refuse(reason: &str, extra: impl Into<String>) -> Refusal {
+    Refusal::Disconnect {
+        reason: reason.into(),
+        extra: vec![extra.into()],
+        delay: false,
+    }
+}
+
+/// Runs the handshake of one upgraded connection to its end.
+pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upgraded) {
+    let Upgraded {
+        info,
+        stream,
+        permit,
+    } = upgraded;
+    let peer_key = info.peer.limit_key();
+    let banned = lock(&shared.by_address).banned_for(&peer_key, Instant::now());
+    if let Some(left) = banned {
+        info!(target: "xgate::auth", id = %info.id, peer = %info.peer, "refused: too many authentication failures ({}s left)", left.as_secs());
+        let mut stream = stream;
+        let line = xgate_protocol::plain_text_disconnect(
+            "authentication failed, too many failures from this address",
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&line)).await;
+        return;
+    }
+    let writer = xgate_protocol::PacketWriter::new(
+        PacketEncoder::RencodePlus,
+        xgate_protocol::Compressor::None,
+        0,
+    );
+    let mut conn = PacketConn::new(stream, settings.max_initial_packet_size, writer);
+
+    // The first hello, within the login timeout.
+    let deadline = Instant::now() + settings.login_timeout;
+    let (hello, encoder, _compression) = match read_hello(&mut conn, deadline).await {
+        Ok(h) => h,
+        Err(ConnError::Timeout) => {
+            info!(target: "xgate::auth", id = %info.id, peer = %info.peer, "login timeout");
+            let (mut stream, _) = conn.into_parts();
+            let line = xgate_protocol::plain_text_disconnect("login timeout");
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&line)).await;
+            return;
+        }
+        Err(e) => {
+            debug!(target: "xgate::auth", id = %info.id, peer = %info.peer, "no hello: {e}");
+            if let ConnError::Protocol(_) = e {
+                let (mut stream, _) = conn.into_parts();
+                let line = xgate_protocol::plain_text_disconnect("protocol error");
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&line)).await;
+            }
+            return;
+        }
+    };
+    conn.writer = writer_for_hello(&hello, encoder, settings.compression_level);
+
+    let delay = settings.failure_delay;
+    match authenticate(&shared, &settings, &info, &mut conn, hello, deadline).await {
+        Ok((hello, grant)) => {
+            let requested = requested_display(&hello, info.request_path.as_deref());
+            let sessions = shared
+                .registry
+                .send(LookupSessions {
+                    user: grant.user.clone(),
+                    source: grant.sessions.clone(),
+                })
+                .await
+                .unwrap_or_default();
+            if grant.user.uid == Some(0) {
+                warn!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "refused: sessions mapped to uid 0");
+                finish(
+                    &mut conn,
+                    delay,
+                    refuse("permission error", "cannot run proxy instances as root"),
+                )
+                .await;
+                return;
+            }
+            match registry::choose(&sessions, requested.as_deref()).cloned() {
+                Ok(target) => {
+                    info!(target: "xgate::auth", id = %info.id, peer = %info.peer, user = %grant.user.username, display = %target.display, "authenticated");
+                    conn.set_max_size(settings.max_packet_size);
+                    shared.relays.do_send(Authenticated {
+                        info,
+                        client: conn,
+                        hello,
+                        user: grant.user,
+                        target,
+                        permit,
+                    });
+                }
+                Err(e) => {
+                    info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "session not found: {e}");
+                    finish(
+                        &mut conn,
+                        delay,
+                        refuse("session not found error", e.to_string()),
+                    )
+                    .await;
+                }
+            }
+        }
+        Err(refusal) => finish(&mut conn, delay, refusal).await,
+    }
+}
+
+async fn finish(conn: &mut PacketConn, failure_delay: Duration, refusal: Refusal) {
+    if let Refusal::Disconnect {
+        reason,
+        extra,
+        delay,
+    } = refusal
+    {
+        if delay {
+            // The delay is a timer: it holds no thread, and the failure counters already moved.
+            tokio::time::sleep(failure_delay).await;
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        conn.disconnect(&reason, &extra).await;
+    }
+}
+
+async fn read_hello(
+    conn: &mut PacketConn,
+    deadline: Instant,
+) -> Result<(Value, PacketEncoder, u8), ConnError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (packet, encoder, compression) = conn.read_timeout(left).await?;
+        match packet.type_name() {
+            Some("hello") => {
+                let caps = packet.get(1).cloned().unwrap_or(Value::Dict(Vec::new()));
+                return Ok((caps, encoder, compression));
+            }
+            // Before the hello, nothing else is meaningful; xpra drops such packets too.
+            other => debug!(target: "xgate::auth", "ignoring {:?} before hello", other),
+        }
+    }
+}
+
+/// The one-shot request a hello carries, if any (`request`, or 3.x's `<x>_request: True`).
+fn request_of(hello: &Value) -> Option<String> {
+    if let Some(r) = hello.lookup("request").and_then(Value::as_str) {
+        return Some(r.to_string());
+    }
+    for r in [
+        "info",
+        "version",
+        "id",
+        "connect_test",
+        "stop",
+        "screenshot",
+        "command",
+        "exit",
+        "detach",
+    ] {
+        if hello
+            .lookup(&format!("{r}_request"))
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            return Some(r.to_string());
+        }
+    }
+    None
+}
+
+/// The major version of the client's xpra, from its hello (0 when it does not say).
+fn client_major(hello: &Value) -> u32 {
+    hello
+        .lookup("version")
+        .and_then(Value::as_str)
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The display a client asked for (see [`registry::requested_display`]); 6.5.5 GUI clients send
+/// `display` as a dict of display caps, so only a string counts.
+fn requested_display(hello: &Value, request_path: Option<&str>) -> Option<String> {
+    registry::requested_display(
+        hello.get("display").and_then(Value::as_str),
+        hello
+            .get("session")
+            .and_then(|s| s.get("display"))
+            .and_then(Value::as_str),
+        request_path,
+    )
+}
+
+/// Runs the auth chain and answers one-shot requests. On success returns the client's last hello
+/// and what the backends granted.
+async fn authenticate(
+    shared: &Arc<Shared>,
+    settings: &AuthSettings,
+    info: &xgate_messages::ConnectionInfo,
+    conn: &mut PacketConn,
+    mut hello: Value,
+    deadline: Instant,
+) -> Result<(Value, Grant), Refusal> {
+    let encoder = conn.writer.encoder;
+    let request = request_of(&hello);
+    // Requests xpra answers before authentication.
+    // xpra 3.x answers only `version` before authentication, and its clients expect a challenge
+    // for the rest when they have a password; 6.x also answers `id` and `connect_test`.
+    let modern = client_major(&hello) >= 6;
+    let challenge_expected = hello.lookup("challenge").and_then(Value::as_bool) == Some(true);
+    match request.as_deref() {
+        Some("version") => return reply(conn, settings.identity.version_reply()).await,
+        Some("connect_test") if modern && !challenge_expected => {
+            let echo = hello
+                .lookup("connect_test_request")
+                .cloned()
+                .unwrap_or(Value::from(""));
+            return reply(conn, Value::dict([("connect_test_response", echo)])).await;
+        }
+        Some("id") if modern && !challenge_expected => {
+            return reply(conn, settings.identity.id_reply()).await
+        }
+        _ => {}
+    }
+    let chain = settings.chain_for(info);
+    let client_username = hello
+        .lookup("username")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let wants_challenge = hello.lookup("challenge").and_then(Value::as_bool) == Some(true);
+    let mut grant: Option<Grant> = None;
+    let mut challenged = false;
+    for backend in chain.iter() {
+        let username = if backend.uses_client_username() {
+            client_username.clone()
+        } else {
+            crate::users::own_name()
+        };
+        if matches!(backend, Backend::Fail) {
+            return Err(failed(shared, info, Some(&client_username), "fail module").await);
+        }
+        if backend.needs_challenge() {
+            let banned = lock(&shared.by_user).banned_for(&username, Instant::now());
+            if let Some(left) = banned {
+                debug!(target: "xgate::auth", user = %username, "user refused for {}s", left.as_secs());
+                return Err(failed(
+                    shared,
+                    info,
+                    Some(&client_username),
+                    "too many failures for this user",
+                )
+                .await);
+            }
+            let challenge = Challenge::for_hello(&hello)
+                .map_err(|e| refuse("authentication error", e.to_string()))?;
+            let prompt = format!("password for user '{username}'");
+            send(conn, &challenge.packet(encoder, &prompt)).await?;
+            challenged = true;
+            let (reply_hello, _, _) = read_hello(
+                conn,
+                deadline.max(Instant::now() + settings.challenge_timeout),
+            )
+            .await
+            .map_err(|e| {
+                if matches!(e, ConnError::Timeout) {
+                    refuse("login timeout", "no challenge response")
+                } else {
+                    Refusal::Done
+                }
+            })?;
+            hello = reply_hello;
+            let b = backend.clone();
+            let user = username.clone();
+            let passwords = tokio::task::spawn_blocking(move || b.passwords(&user))
+                .await
+                .map_err(|_| refuse("server error", "auth backend failed"))?
+                .map_err(|e| {
+                    warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
+                    refuse("authentication error", "auth backend failed")
+                })?;
+            let verdict = {
+                let mut ledger = lock(&shared.ledger);
+                challenge.verify(&hello, passwords.as_deref(), &mut ledger)
+            };
+            if let Err(e) = verdict {
+                let _ = lock(&shared.by_user).record(&username, Instant::now());
+                return Err(failed(
+                    shared,
+                    info,
+                    Some(&username),
+                    &format!("{}: {e}", backend.name()),
+                )
+                .await);
+            }
+        }
+        let b = backend.clone();
+        let user = username.clone();
+        let g = tokio::task::spawn_blocking(move || b.grant(&user))
+            .await
+            .map_err(|_| refuse("server error", "auth backend failed"))?
+            .map_err(|e| refuse("authentication error", e.to_string()))?;
+        grant.get_or_insert(g);
+    }
+    if chain.is_empty() {
+        // xpra's proxy needs an auth module; without one it has no sessions to offer.
+        return Err(refuse("session not found error", "no sessions found"));
+    }
+    if wants_challenge && !challenged {
+        // The client has a password and waits for a challenge: send a fake one and take whatever
+        // comes back, as xpra does.
+        let challenge = Challenge::for_hello(&hello)
+            .map_err(|e| refuse("authentication error", e.to_string()))?;
+        send(conn, &challenge.packet(encoder, "password")).await?;
+        let (reply_hello, _, _) = read_hello(
+            conn,
+            deadline.max(Instant::now() + settings.challenge_timeout),
+        )
+        .await
+        .map_err(|_| Refusal::Done)?;
+        hello = reply_hello;
+    }
+    let grant = grant.unwrap_or_else(|| Grant {
+        user: UserIdentity {
+            username: client_username.clone(),
+            uid: None,
+            gid: None,
+        },
+        sessions: xgate_messages::SessionSource::SocketScan,
+    });
+    // Requests answered after authentication.
+    match request_of(&hello).as_deref() {
+        None => Ok((hello, grant)),
+        Some("version") => reply(conn, settings.identity.version_reply()).await,
+        Some("id") => reply(conn, settings.identity.id_reply()).await,
+        Some("connect_test") => {
+            let echo = hello
+                .lookup("connect_test_request")
+                .cloned()
+                .unwrap_or(Value::from(""));
+            reply(conn, Value::dict([("connect_test_response", echo)])).await
+        }
+        Some("info") => {
+            let table = shared
+                .registry
+                .send(registry::GetRegistryInfo)
+                .await
+                .map(|j| json_to_value(&j))
+                .unwrap_or(Value::Dict(Vec::new()));
+            let mut tree = vec![(Value::from("server"), settings.identity.info())];
+            if let Value::Dict(entries) = table {
+                tree.extend(entries);
+            }
+            reply(conn, Value::Dict(tree)).await
+        }
+        Some("stop") if settings.allow_stop => {
+            info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "stop requested");
+            send(
+                conn,
+                &Value::List(vec![
+                    Value::from("hello"),
+                    settings.identity.version_reply(),
+                ]),
+            )
+            .await?;
+            // The client follows up with `shutdown-server`; either way the gateway stops.
+            let _ = conn.read_timeout(Duration::from_secs(2)).await;
+            shared.shutdown.do_send(super::StopGateway);
+            Err(Refusal::Done)
+        }
+        Some("stop") => Err(refuse(
+            "permission error",
+            "`stop` requests are not enabled on this gateway (allow-stop)",
+        )),
+        Some(other) => Err(Refusal::Disconnect {
+            reason: format!(
+                "error: invalid request, '{other}' is not supported by the proxy server"
+            ),
+            extra: Vec::new(),
+            delay: false,
+        }),
+    }
+}
+
+async fn send(conn: &mut PacketConn, packet: &Value) -> Result<(), Refusal> {
+    conn.send(packet).await.map_err(|_| Refusal::Done)
+}
+
+/// Sends a one-shot reply hello and ends the connection.
+async fn reply<T>(conn: &mut PacketConn, caps: Value) -> Result<T, Refusal> {
+    send(conn, &Value::List(vec![Value::from("hello"), caps])).await?;
+    // Give the client time to read before closing; it closes first in the normal case.
+    let _ = conn.read_timeout(Duration::from_secs(5)).await;
+    Err(Refusal::Done)
+}
+
+async fn failed(
+    shared: &Shared,
+    info: &xgate_messages::ConnectionInfo,
+    username: Option<&str>,
+    why: &str,
+) -> Refusal {
+    info!(target: "xgate::auth", id = %info.id, peer = %info.peer, user = username.unwrap_or(""), "authentication failed: {why}");
+    let banned = lock(&shared.by_address).record(&info.peer.limit_key(), Instant::now());
+    if banned {
+        warn!(target: "xgate::auth", peer = %info.peer, "too many authentication failures: refusing this address for a while");
+    }
+    shared.registry.do_send(GatewayEvent::AuthFailed {
+        peer: info.peer.clone(),
+        username: username.map(str::to_string),
+        reason: why.to_string(),
+    });
+    Refusal::Disconnect {
+        reason: "authentication failed".into(),
+        extra: Vec::new(),
+        delay: true,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,159 @@
+//! Packets over one byte stream, for handshakes: read a whole packet (raw chunks spliced in),
+//! send a packet with this side's encoder and compressor, and give the stream back, with any bytes
+//! already read, when the relay takes over.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::{SinkExt, StreamExt};
+use tokio_util::codec::{Framed, FramedParts};
+use xgate_messages::BoxedStream;
+use xgate_protocol::{
+    Compressor, FrameCodec, Packet, PacketEncoder, PacketReader, PacketWriter, ProtocolError, Value,
+};
+
+/// Why a packet could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    /// The peer closed the connection.
+    #[error("connection closed")]
+    Closed,
+    /// Nothing arrived in time.
+    #[error("timed out")]
+    Timeout,
+    /// The peer sent something that is not xpra.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One side of a connection during its handshake.
+pub struct PacketConn {
+    /// The stream split into chunks.
+    framed: Framed<BoxedStream, FrameCodec>,
+    /// Turns chunks into packets.
+    reader: PacketReader,
+    /// How packets are sent to this peer: the encoder and compressor it understands.
+    pub writer: PacketWriter,
+}
+
+impl PacketConn {
+    /// Wraps a stream, accepting chunks of at most `max_size` bytes, and sending with `writer`.
+    pub fn new(stream: BoxedStream, max_size: u32, writer: PacketWriter) -> Self {
+        PacketConn {
+            framed: Framed::new(stream, FrameCodec::new(max_size)),
+            reader: PacketReader::new(max_size as usize),
+            writer,
+        }
+    }
+
+    /// Re-wraps a stream together with bytes already read from it.
+    pub fn from_parts(
+        stream: BoxedStream,
+        read_buf: BytesMut,
+        max_size: u32,
+        writer: PacketWriter,
+    ) -> Self {
+        let mut parts =
+            FramedParts::new::<&xgate_protocol::Frame>(stream, FrameCodec::new(max_size));
+        parts.read_buf = read_buf;
+        PacketConn {
+            framed: Framed::from_parts(parts),
+            reader: PacketReader::new(max_size as usize),
+            writer,
+        }
+    }
+
+    /// Reads the next whole packet, and the encoder and compression byte of its main chunk (which
+    /// tell how the peer wants to be answered).
+    pub async fn read(&mut self) -> Result<(Packet, PacketEncoder, u8), ConnError> {
+        loop {
+            let frame = match self.framed.next().await {
+                None => return Err(ConnError::Closed),
+                Some(r) => r?,
+            };
+            let header = frame.header;
+            if let Some(packet) = self.reader.push(frame)? {
+                let encoder = PacketEncoder::from_flags(header.flags)?;
+                return Ok((packet, encoder, header.compression));
+            }
+        }
+    }
+
+    /// Reads the next packet, waiting at most `timeout`.
+    pub async fn read_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<(Packet, PacketEncoder, u8), ConnError> {
+        tokio::time::timeout(timeout, self.read())
+            .await
+            .map_err(|_| ConnError::Timeout)?
+    }
+
+    /// Sends one packet.
+    pub async fn send(&mut self, packet: &Value) -> Result<(), ConnError> {
+        let frames = self.writer.encode(packet)?;
+        for frame in frames {
+            self.framed.feed(frame).await?;
+        }
+        SinkExt::<xgate_protocol::Frame>::flush(&mut self.framed).await?;
+        Ok(())
+    }
+
+    /// Sends `["disconnect", reason, extra...]` and flushes; errors are ignored since the peer may
+    /// already be gone.
+    pub async fn disconnect(&mut self, reason: &str, extra: &[&str]) {
+        let mut items = vec![Value::from("disconnect"), Value::from(reason)];
+        items.extend(extra.iter().map(|s| Value::from(*s)));
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.send(&Value::List(items))).await;
+    }
+
+    /// Sets the largest chunk accepted from now on (raised once a client is authenticated).
+    pub fn set_max_size(&mut self, max_size: u32) {
+        self.framed.codec_mut().set_max_size(max_size);
+    }
+
+    /// The stream and the bytes read from it but not yet consumed.
+    pub fn into_parts(self) -> (BoxedStream, BytesMut) {
+        let parts = self.framed.into_parts();
+        (parts.io, parts.read_buf)
+    }
+}
+
+/// The writer a peer's hello asks for: the encoder its hello used, and lz4 (else zlib, else none)
+/// from its `compressors`, at its `compression_level` (else `default_level`).
+pub fn writer_for_hello(hello: &Value, encoder: PacketEncoder, default_level: u8) -> PacketWriter {
+    let listed = |name: &str| {
+        hello
+            .lookup("compressors")
+            .and_then(Value::as_list)
+            .is_some_and(|l| l.iter().any(|v| v.as_str() == Some(name)))
+    };
+    let compressor = if listed("lz4") {
+        Compressor::Lz4
+    } else if listed("zlib") {
+        Compressor::Zlib
+    } else if listed("brotli") {
+        Compressor::Brotli
+    } else {
+        Compressor::None
+    };
+    let level = hello
+        .lookup("compression_level")
+        .and_then(Value::as_int)
+        .map(|l| l.clamp(0, 9) as u8)
+        .unwrap_or(default_level);
+    let mut writer = PacketWriter::new(encoder, compressor, level);
+    // xpra 3.x has no flush flag and ignores it, 6.x always sets it; follow the peer's own hello.
+    writer.flush = hello
+        .lookup("flush")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    writer.chunks = hello
+        .lookup("chunks")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    writer
+}
