@@ -335,6 +335,9 @@ mod tests {
             Err(DecodeError::InvalidTypeCode { .. })
         ));
         assert_eq!(decode(b"u2:\xc3\xa9").unwrap(), Value::from("é"));
+        // Found by fuzzing: `u0:` is an empty Str, re-encoded as the untyped `0:`.
+        assert_eq!(decode(b"u0:").unwrap(), Value::from(""));
+        assert_eq!(encode(&Value::from("")).unwrap(), b"0:");
         assert!(matches!(
             decode(b"u1:\xff"),
             Err(DecodeError::InvalidUtf8 { .. })
