@@ -1,0 +1,1 @@
+//! The load generator: fake xpra clients and servers on the protocol crate.
