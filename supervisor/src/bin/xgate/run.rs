@@ -39,7 +39,8 @@ fn init_logging(cfg: &Config) {
 pub(crate) fn run(options: &[String]) -> Result<(), String> {
     let cfg = xgate_config::load_from_args(options).map_err(|e| e.to_string())?;
     init_logging(&cfg);
-    let created = state::ensure_password_files(&cfg)?;
+    let owner = privileges::service_ids(cfg.uid.as_ref(), cfg.gid.as_ref());
+    let created = state::ensure_password_files(&cfg, owner)?;
     let bound = bind::bind_all(&cfg)?;
     let user = privileges::drop_root(cfg.uid.as_ref(), cfg.gid.as_ref())?;
     let identity = GatewayIdentity::new();

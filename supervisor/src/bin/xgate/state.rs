@@ -8,8 +8,13 @@ use rand::RngCore;
 use xgate_config::Config;
 
 /// For every `file` auth module whose password file is missing under the state dir, creates it
-/// with a random password (mode 0600) and returns the paths and passwords to print once.
-pub(crate) fn ensure_password_files(cfg: &Config) -> Result<Vec<(String, String)>, String> {
+/// with a random password (mode 0600) and returns the paths and passwords to print once. When
+/// the gateway will drop root to `owner`, the state dir and the new files are given to that user
+/// so that it can still read them.
+pub(crate) fn ensure_password_files(
+    cfg: &Config,
+    owner: Option<(u32, u32)>,
+) -> Result<Vec<(String, String)>, String> {
     let mut created = Vec::new();
     let specs = cfg
         .tcp_auth
@@ -42,6 +47,12 @@ pub(crate) fn ensure_password_files(cfg: &Config) -> Result<Vec<(String, String)
         // No trailing newline: xpra's `file` module takes the whole file as the password.
         f.write_all(password.as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some((uid, gid)) = owner {
+            for p in [path, cfg.state_dir.as_path()] {
+                std::os::unix::fs::chown(p, Some(uid), Some(gid))
+                    .map_err(|e| format!("chown {}: {e}", p.display()))?;
+            }
+        }
         created.push((path.display().to_string(), password));
     }
     Ok(created)
