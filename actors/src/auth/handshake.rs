@@ -288,7 +288,7 @@ async fn authenticate(
             return Err(failed(shared, info, Some(&client_username), "fail module").await);
         }
         if backend.needs_challenge() {
-            let banned = lock(&shared.by_user).banned_for(&username, Instant::now());
+            let banned = lock(&shared.by_user).banned_for(&client_username, Instant::now());
             if let Some(left) = banned {
                 debug!(target: "xgate::auth", user = %username, "user refused for {}s", left.as_secs());
                 return Err(failed(
@@ -331,7 +331,9 @@ async fn authenticate(
                 challenge.verify(&hello, passwords.as_deref(), &mut ledger)
             };
             if let Err(e) = verdict {
-                let _ = lock(&shared.by_user).record(&username, Instant::now());
+                // Counted against the name the client claims: for modules that ignore it (`password`,
+                // `file`...) the gateway's own name would make one attacker lock out everyone.
+                let _ = lock(&shared.by_user).record(&client_username, Instant::now());
                 return Err(failed(
                     shared,
                     info,
