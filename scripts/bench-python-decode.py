@@ -97,7 +97,7 @@ def main():
     elif which == "rencode":
         import rencode
         from rencode import dumps, loads
-        version = "python-rencode %s" % getattr(rencode, "__version__", "?")
+        version = "python-rencode %s" % (getattr(rencode, "__version__", "?"),)
     else:
         sys.exit("usage: bench-python-decode.py rencodeplus|rencode")
     print("# %s, Python %s" % (version, sys.version.split()[0]))
