@@ -34,7 +34,8 @@ pub fn classify(data: &[u8]) -> Sniffed {
         return Sniffed::Xpra;
     }
     match data[0] {
-        b'P' => return Sniffed::Xpra,
+        // `P` starts both an xpra header and `POST`: only a valid header is xpra.
+        b'P' if looks_like_xpra(data) => return Sniffed::Xpra,
         0x16 => return Sniffed::Tls,
         _ => {}
     }
@@ -51,6 +52,18 @@ pub fn classify(data: &[u8]) -> Sniffed {
     }
     // A partial request line ("GE") cannot be judged; everything else is unknown.
     Sniffed::Unknown
+}
+
+/// Whether data starting with `P` is an xpra header: a valid main-packet header when all 8 bytes
+/// are there, and anything but the start of `POST ` when fewer arrived.
+fn looks_like_xpra(data: &[u8]) -> bool {
+    if data.len() < xgate_protocol::header::HEADER_SIZE {
+        return !b"POST ".starts_with(data);
+    }
+    let mut raw = [0u8; xgate_protocol::header::HEADER_SIZE];
+    raw.copy_from_slice(&data[..xgate_protocol::header::HEADER_SIZE]);
+    xgate_protocol::Header::decode(&raw, xgate_protocol::ABS_MAX_PACKET_SIZE)
+        .is_ok_and(|h| h.index == 0)
 }
 
 /// Reads once (at most [`SNIFF_SIZE`] bytes, waiting at most `timeout`) and classifies what came.
@@ -89,6 +102,8 @@ mod tests {
         assert_eq!(classify(b"OPTIONS * HTTP/1.1\r\n"), Sniffed::Http);
         assert_eq!(classify(b"\x00\x01random"), Sniffed::Unknown);
         assert_eq!(classify(b""), Sniffed::Xpra);
+        assert_eq!(classify(b"PO"), Sniffed::Unknown);
+        assert_eq!(classify(b"P\xff\x00\x00\x00\x00\x00\x01"), Sniffed::Unknown);
     }
 
     #[tokio::test]
