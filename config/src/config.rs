@@ -157,6 +157,13 @@ pub struct Config {
     /// Unix socket for `xgate ctl`; unset = no control socket.
     #[serde(deserialize_with = "de::opt")]
     pub control_socket: Option<PathBuf>,
+    /// A plain-HTTP listener answering only `GET /metrics` (Prometheus text), for scrapers that
+    /// cannot reach the shared port; unset = none.
+    #[serde(deserialize_with = "de::opt")]
+    pub bind_metrics: Option<std::net::SocketAddr>,
+    /// Plug-in actors placed under the `plugins` supervisor (see [`crate::ActorSpec`]).
+    #[serde(deserialize_with = "crate::actor::actors")]
+    pub actor: Vec<crate::ActorSpec>,
     /// Where generated files live (certificate, password file, host key); `$STATE_DIR`.
     #[serde(deserialize_with = "de::one")]
     pub state_dir: PathBuf,
@@ -221,6 +228,8 @@ impl Default for Config {
             www: None,
             http_headers: None,
             control_socket: None,
+            bind_metrics: None,
+            actor: Vec::new(),
             state_dir: PathBuf::from("$XDG_STATE_HOME/xgate"),
             uid: None,
             gid: None,
@@ -335,6 +344,11 @@ impl Config {
             &mut self.ssh_auth,
         ] {
             expand_auth(chain, &ex);
+        }
+        for a in &mut self.actor {
+            if let Some(p) = a.options.get_mut("path") {
+                *p = ex.expand(p);
+            }
         }
         for t in &mut self.target {
             if let TargetUri::Unix(p) = &mut t.uri {

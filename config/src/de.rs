@@ -48,6 +48,15 @@ impl Scalar for UnixBindSpec {
     }
 }
 
+impl Scalar for std::net::SocketAddr {
+    fn from_text(s: &str) -> Result<Self, ValueError> {
+        s.trim()
+            .parse()
+            .map_err(|_| ValueError::new(s, "expected IP:PORT, e.g. 127.0.0.1:9464"))
+    }
+    const EXPECTING: &'static str = "an address IP:PORT";
+}
+
 impl Scalar for String {
     fn from_text(s: &str) -> Result<Self, ValueError> {
         Ok(s.to_owned())

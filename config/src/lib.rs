@@ -35,6 +35,7 @@
 //! `$GID`, `$XDG_RUNTIME_DIR`, `$XDG_STATE_HOME` and `$STATE_DIR` (the `state-dir` value).
 #![forbid(unsafe_code)]
 
+mod actor;
 mod config;
 mod de;
 mod error;
@@ -42,6 +43,7 @@ mod expand;
 mod loader;
 mod values;
 
+pub use actor::ActorSpec;
 pub use config::{Config, ListenerKind, DEFAULT_SOCKET_DIRS, DEFAULT_VIDEO_ENCODERS};
 pub use error::{ConfigError, Origin, ValueError};
 pub use expand::Expander;

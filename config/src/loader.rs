@@ -71,6 +71,8 @@ pub const OPTIONS: &[(&str, OptionKind)] = &[
     ("www", OptionKind::Scalar),
     ("http-headers", OptionKind::Scalar),
     ("control-socket", OptionKind::Scalar),
+    ("bind-metrics", OptionKind::Scalar),
+    ("actor", OptionKind::List),
     ("state-dir", OptionKind::Scalar),
     ("uid", OptionKind::Scalar),
     ("gid", OptionKind::Scalar),

@@ -8,6 +8,7 @@
 pub mod connection;
 pub mod control;
 pub mod events;
+pub mod plugin;
 pub mod session;
 pub mod supervision;
 
