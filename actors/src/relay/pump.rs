@@ -72,12 +72,18 @@ where
 {
     let mut out: VecDeque<Bytes> = VecDeque::new();
     let mut inject_open = true;
+    // Raw chunks (index > 0) were relayed and their main chunk has not followed yet: a packet
+    // of the gateway's own written now would land between them, and the receiver would splice
+    // those raw chunks into it. Injected packets wait in `held` until the main chunk is out.
+    let mut mid_packet = false;
+    let mut held: Vec<Bytes> = Vec::new();
     loop {
         // Split every complete chunk in the buffer.
         let mut end = None;
         loop {
             match split_chunk(&mut buf, watch.max_size) {
                 Ok(Some((header, wire))) => {
+                    mid_packet = header.index != 0;
                     let action = inspect(&header, &wire, &watch.ping_sid);
                     match action {
                         Action::Forward => out.push_back(wire),
@@ -87,6 +93,9 @@ where
                             end = Some(End::Disconnect(reason));
                             break;
                         }
+                    }
+                    if !mid_packet && !held.is_empty() {
+                        out.extend(held.drain(..));
                     }
                 }
                 Ok(None) => break,
@@ -117,7 +126,12 @@ where
             biased;
             msg = inject.recv(), if inject_open => match msg {
                 Some(Inject::Packet(frames)) => {
-                    out.extend(frames.into_iter().map(|f| Bytes::from(f.to_wire())));
+                    let frames = frames.into_iter().map(|f| Bytes::from(f.to_wire()));
+                    if mid_packet {
+                        held.extend(frames);
+                    } else {
+                        out.extend(frames);
+                    }
                 }
                 Some(Inject::Last(frames)) => {
                     out.extend(frames.into_iter().map(|f| Bytes::from(f.to_wire())));
@@ -312,6 +326,78 @@ mod tests {
         assert!(input.starts_with(
             &out[..out.len() - wire(Value::list(["disconnect", "server shutdown"])).len()]
         ));
+    }
+
+    /// A source that hands out `parts` one read at a time, waiting for `gate` before the
+    /// second part, so that a test can inject a packet at a chosen point.
+    struct Gated {
+        parts: Vec<Vec<u8>>,
+        gate: Option<tokio::sync::oneshot::Receiver<()>>,
+    }
+
+    impl AsyncRead for Gated {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            use std::future::Future;
+            use std::task::Poll;
+            if self.parts.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.parts.len() == 1 {
+                if let Some(gate) = self.gate.as_mut() {
+                    match std::pin::Pin::new(gate).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(_) => self.gate = None,
+                    }
+                }
+            }
+            let n = self.parts[0].len().min(buf.remaining());
+            let part: Vec<u8> = self.parts[0].drain(..n).collect();
+            if self.parts[0].is_empty() {
+                self.parts.remove(0);
+            }
+            buf.put_slice(&part);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn injected_packets_never_split_a_packet_from_its_raw_chunks() {
+        let w = PacketWriter::new(PacketEncoder::RencodePlus, Compressor::None, 0);
+        let big = w
+            .encode(&Value::list([
+                Value::from("draw"),
+                Value::from(1i64),
+                Value::from(vec![9u8; 100_000]),
+            ]))
+            .unwrap();
+        assert!(big.len() == 2 && big[0].header.index != 0, "a raw chunk, then the main one");
+        let disconnect = wire(Value::list(["disconnect", "done"]));
+        let mut second = big[1].to_wire();
+        second.extend_from_slice(&disconnect);
+        let (gate_tx, gate_rx) = tokio::sync::oneshot::channel();
+        let src = Gated {
+            parts: vec![big[0].to_wire(), second],
+            gate: Some(gate_rx),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let ping = w.encode(&Value::list(["ping", "1"])).unwrap();
+        let task = tokio::spawn(pump(src, Vec::new(), BytesMut::new(), watch(), rx));
+        // The raw chunk is relayed and the pump waits for the main chunk: inject now.
+        tokio::task::yield_now().await;
+        tx.send(Inject::Packet(ping.clone())).await.unwrap();
+        tokio::task::yield_now().await;
+        gate_tx.send(()).unwrap();
+        let (end, _, out) = task.await.unwrap();
+        assert!(matches!(end, End::Disconnect(_)), "{end:?}");
+        let mut expected = big[0].to_wire();
+        expected.extend(big[1].to_wire());
+        expected.extend(ping[0].to_wire());
+        expected.extend(disconnect);
+        assert_eq!(out, expected, "the ping must follow the whole draw packet");
     }
 
     #[tokio::test]
