@@ -97,6 +97,18 @@ impl Challenge {
         passwords: Option<&[Vec<u8>]>,
         ledger: &mut SaltLedger,
     ) -> Result<(), ChallengeError> {
+        self.verify_matched(hello, passwords, ledger).map(|_| ())
+    }
+
+    /// Like [`Challenge::verify`], and says which of `passwords` matched (the first, when several
+    /// equal ones do; `None` with `allow`): the `sqlite`/`sql` modules look up the sessions of the
+    /// row with that password, as xpra does.
+    pub fn verify_matched(
+        &self,
+        hello: &Value,
+        passwords: Option<&[Vec<u8>]>,
+        ledger: &mut SaltLedger,
+    ) -> Result<Option<usize>, ChallengeError> {
         let response = hello
             .lookup("challenge_response")
             .and_then(Value::as_bytes)
@@ -111,11 +123,11 @@ impl Challenge {
             return Err(ChallengeError::SaltReused);
         }
         let Some(passwords) = passwords else {
-            return Ok(());
+            return Ok(None);
         };
         // Check every candidate so that the time taken does not say which one matched.
-        let mut ok = false;
-        for pw in passwords {
+        let mut found = None;
+        for (i, pw) in passwords.iter().enumerate() {
             let matched = verify_response(
                 &self.digest,
                 &self.salt_digest,
@@ -125,10 +137,12 @@ impl Challenge {
                 response,
             )
             .unwrap_or(false);
-            ok |= matched;
+            if matched && found.is_none() {
+                found = Some(i);
+            }
         }
-        if ok {
-            Ok(())
+        if found.is_some() {
+            Ok(found)
         } else {
             Err(ChallengeError::Mismatch)
         }

@@ -45,8 +45,14 @@ impl FailureLimiter {
 
     /// Records a failure for `key`; true when this failure got the key refused.
     pub fn record(&mut self, key: &str, now: Instant) -> bool {
+        self.record_counted(key, now).0
+    }
+
+    /// Records a failure for `key`; returns whether it got the key refused, and how many
+    /// failures `key` has within the window, this one included (the failure delay grows with it).
+    pub fn record_counted(&mut self, key: &str, now: Instant) -> (bool, usize) {
         if self.max_failures == 0 {
-            return false;
+            return (false, 1);
         }
         let times = self.recent.entry(key.to_string()).or_default();
         times.push_back(now);
@@ -56,13 +62,32 @@ impl FailureLimiter {
         {
             times.pop_front();
         }
-        if times.len() >= self.max_failures as usize {
+        let count = times.len();
+        if count >= self.max_failures as usize {
             self.recent.remove(key);
             self.banned.insert(key.to_string(), now + self.ban);
-            return true;
+            return (true, count);
         }
         self.prune(now);
-        false
+        (false, count)
+    }
+
+    /// How many failures `key` has within the window.
+    pub fn recent_count(&self, key: &str, now: Instant) -> usize {
+        self.recent.get(key).map_or(0, |t| {
+            t.iter()
+                .filter(|t| now.duration_since(**t) <= self.window)
+                .count()
+        })
+    }
+
+    /// Keys with failures within the window, and how many (for `info`).
+    pub fn failing(&self, now: Instant) -> Vec<(String, usize)> {
+        self.recent
+            .keys()
+            .map(|k| (k.clone(), self.recent_count(k, now)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// Forgets what no longer matters, so memory stays bounded by recent activity.
@@ -108,6 +133,28 @@ mod tests {
         assert!(l
             .banned_for("1.2.3.4", t0 + Duration::from_secs(40))
             .is_none());
+    }
+
+    #[test]
+    fn counts_grow_within_the_window() {
+        let mut l = FailureLimiter::new(3, Duration::from_secs(10), Duration::from_secs(30));
+        let t0 = Instant::now();
+        assert_eq!(l.record_counted("a", t0), (false, 1));
+        assert_eq!(
+            l.record_counted("a", t0 + Duration::from_secs(1)),
+            (false, 2)
+        );
+        assert_eq!(l.recent_count("a", t0 + Duration::from_secs(1)), 2);
+        assert_eq!(l.recent_count("a", t0 + Duration::from_secs(30)), 0);
+        assert_eq!(
+            l.failing(t0 + Duration::from_secs(2)),
+            vec![("a".to_string(), 2)]
+        );
+        assert_eq!(
+            l.record_counted("a", t0 + Duration::from_secs(2)),
+            (true, 3)
+        );
+        assert_eq!(l.banned(t0 + Duration::from_secs(3)).len(), 1);
     }
 
     #[test]
