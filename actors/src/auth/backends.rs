@@ -1,16 +1,30 @@
 //! Auth backends with xpra's semantics (reference §4.2): `none`, `allow`, `fail`, `reject`,
-//! `password`, `env`, `file` and `multifile`.
+//! `password`, `env`, `file`, `multifile`, `sqlite`, `sql` (sqlite or PostgreSQL), `exec` and
+//! `peercred`.
 //!
-//! A backend answers two questions: which passwords may the client have proven (checked against
-//! the challenge response by the handshake, in constant time), and where are the sessions of the
-//! user it accepted. Reading files is blocking, so the handshake calls these from a blocking task.
+//! A backend answers up to three questions: which passwords may the client have proven (checked
+//! against the challenge response by the handshake, in constant time), whether a client is let in
+//! without a password (`exec`, `peercred`), and where are the sessions of the user it accepted.
+//! Reading files, querying databases and running commands block, so the handshake calls these
+//! from a blocking task.
+//!
+//! Every module takes the option `role=`, which splits the password check from the session list
+//! (a chain such as `tcp-auth = ["pam", "sqlite:filename=users.sdb,role=sessions"]`):
+//! - `role=both` (the default): checks the client and, if it is the first to do so, supplies the
+//!   sessions;
+//! - `role=password`: only checks; its own idea of the sessions is ignored;
+//! - `role=sessions`: checks nothing (no challenge) and supplies the sessions of the user the
+//!   checking modules accepted. The first `role=sessions` module wins over any `role=both` one.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use xgate_config::AuthSpec;
-use xgate_messages::{SessionSource, UserIdentity};
+use xgate_messages::{Peer, SessionSource, UserIdentity};
 
+use super::exec::ExecAuth;
+use super::peercred::PeerCred;
+use super::sql::{Access, DbError, DbLocation, UserDb, UserRow};
 use crate::users;
 
 /// A configured auth module.
@@ -44,6 +58,49 @@ pub enum Backend {
         /// The file.
         path: PathBuf,
     },
+    /// xpra's `users` table in sqlite (`sqlite`, `filename=`) or PostgreSQL (`sql`, `uri=`).
+    Sql {
+        /// The database and its connection pool (shared by clones).
+        db: UserDb,
+    },
+    /// A command whose exit status decides (`command=`, `timeout=`).
+    Exec(ExecAuth),
+    /// The unix peer's uid/gid (`uid=`, `gid=`, `allow-owner=`).
+    Peercred(PeerCred),
+    /// Another module with a `role=` other than `both`.
+    Role {
+        /// What the module is used for.
+        role: Role,
+        /// The module.
+        inner: Box<Backend>,
+    },
+}
+
+/// What a module in a chain is used for (option `role=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Checks the client and supplies sessions (the default).
+    Both,
+    /// Only checks the client.
+    Password,
+    /// Only supplies the sessions of the user the other modules accepted.
+    Sessions,
+}
+
+/// What the modules that decide without a password (`exec`, `peercred`) and the session lookups
+/// may look at.
+#[derive(Debug, Clone)]
+pub struct CheckContext {
+    /// The name in the client's hello.
+    pub username: String,
+    /// The display the client asked for, if any.
+    pub display: Option<String>,
+    /// The client's address (with its credentials on unix sockets).
+    pub peer: Peer,
+    /// The transport after upgrades (`tcp`, `ssl`, `ws`, ...).
+    pub transport: String,
+    /// The prompt the gateway would show.
+    pub prompt: String,
 }
 
 /// Why a backend could not be configured or consulted.
@@ -76,6 +133,27 @@ pub enum BackendError {
         /// What is wrong.
         reason: String,
     },
+    /// An option has a value the module cannot use.
+    #[error("auth module '{module}', option '{option}': {reason}")]
+    BadOption {
+        /// The module.
+        module: String,
+        /// The option.
+        option: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The user database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The `exec` command could not be run.
+    #[error("exec auth: cannot run '{command}': {reason}")]
+    Exec {
+        /// The program.
+        command: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What a backend says about a user it accepted.
@@ -88,8 +166,31 @@ pub struct Grant {
 }
 
 impl Backend {
-    /// Builds a backend from its configuration.
+    /// Builds a backend from its configuration (with its `role=`).
     pub fn from_spec(spec: &AuthSpec) -> Result<Backend, BackendError> {
+        let inner = Backend::from_spec_no_role(spec)?;
+        let role = match spec.option("role").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("both") => Role::Both,
+            Some("password") => Role::Password,
+            Some("sessions") => Role::Sessions,
+            Some(other) => {
+                return Err(BackendError::BadOption {
+                    module: spec.module.clone(),
+                    option: "role",
+                    reason: format!("'{other}' is not one of both, password, sessions"),
+                })
+            }
+        };
+        Ok(match role {
+            Role::Both => inner,
+            role => Backend::Role {
+                role,
+                inner: Box::new(inner),
+            },
+        })
+    }
+
+    fn from_spec_no_role(spec: &AuthSpec) -> Result<Backend, BackendError> {
         let need = |option: &'static str| {
             spec.option(option)
                 .map(str::to_string)
@@ -115,6 +216,30 @@ impl Backend {
             "multifile" => Backend::Multifile {
                 path: need("filename")?.into(),
             },
+            "sqlite" | "sql" => {
+                // xpra's `sqlite` defaults to `sqlite.sdb` in the working directory; `sql` needs
+                // a URI (`postgresql://...`, `sqlite:///PATH`).
+                let location = match (spec.module.as_str(), spec.option("uri")) {
+                    (_, Some(uri)) => DbLocation::parse(uri)?,
+                    ("sqlite", None) => {
+                        DbLocation::Sqlite(spec.option("filename").unwrap_or("sqlite.sdb").into())
+                    }
+                    _ => DbLocation::parse(&need("uri")?)?,
+                };
+                Backend::Sql {
+                    db: UserDb::open(location, Access::Read),
+                }
+            }
+            "exec" => Backend::Exec(ExecAuth::from_options(
+                spec.option("command"),
+                spec.option("timeout"),
+                spec.option("require-challenge"),
+            )?),
+            "peercred" => Backend::Peercred(PeerCred::from_options(
+                spec.option("uid"),
+                spec.option("gid"),
+                spec.option("allow-owner"),
+            )?),
             other => return Err(BackendError::Unsupported(other.to_string())),
         })
     }
@@ -130,17 +255,78 @@ impl Backend {
             Backend::Env { .. } => "env",
             Backend::File { .. } => "file",
             Backend::Multifile { .. } => "multifile",
+            Backend::Sql { db } => match db.location() {
+                DbLocation::Sqlite(_) => "sqlite",
+                DbLocation::Postgres(_) => "sql",
+            },
+            Backend::Exec(_) => "exec",
+            Backend::Peercred(_) => "peercred",
+            Backend::Role { inner, .. } => inner.name(),
+        }
+    }
+
+    /// What the module is used for in its chain.
+    pub fn role(&self) -> Role {
+        match self {
+            Backend::Role { role, .. } => *role,
+            _ => Role::Both,
         }
     }
 
     /// Whether the module sends a challenge.
     pub fn needs_challenge(&self) -> bool {
-        !matches!(self, Backend::None | Backend::Fail)
+        match self {
+            Backend::Role {
+                role: Role::Sessions,
+                ..
+            } => false,
+            Backend::Role { inner, .. } => inner.needs_challenge(),
+            Backend::None
+            | Backend::Fail
+            | Backend::Exec(_)
+            | Backend::Peercred(_) => false,
+            _ => true,
+        }
+    }
+
+    /// Whether the module lets a client in or not without a password ([`Backend::decide`]).
+    pub fn decides(&self) -> bool {
+        match self {
+            Backend::Role {
+                role: Role::Sessions,
+                ..
+            } => false,
+            Backend::Role { inner, .. } => inner.decides(),
+            Backend::Exec(_) | Backend::Peercred(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the module's sessions count ([`Backend::grant`]).
+    pub fn supplies_sessions(&self) -> bool {
+        self.role() != Role::Password
     }
 
     /// Whether the module takes the user name from the client's hello (xpra's `CLIENT_USERNAME`).
     pub fn uses_client_username(&self) -> bool {
-        matches!(self, Backend::Multifile { .. })
+        match self {
+            Backend::Role { inner, .. } => inner.uses_client_username(),
+            Backend::Multifile { .. }
+            | Backend::Sql { .. }
+            | Backend::Exec(_) => true,
+            _ => false,
+        }
+    }
+
+    /// For the modules that [decide](Backend::decides) without a password: whether this client
+    /// comes in. Blocking (`exec` runs a command).
+    pub fn decide(&self, ctx: &CheckContext) -> Result<bool, BackendError> {
+        match self {
+            Backend::Role { inner, .. } => inner.decide(ctx),
+            Backend::Exec(e) => e.run(ctx),
+            Backend::Peercred(p) => Ok(p.allows(&ctx.peer)),
+            _ => Ok(true),
+        }
     }
 
     /// The passwords a response may prove for `username`. `Ok(None)` means any response is
@@ -148,8 +334,14 @@ impl Backend {
     pub fn passwords(&self, username: &str) -> Result<Option<Vec<Vec<u8>>>, BackendError> {
         let pw = xgate_protocol::digest::password_bytes;
         Ok(match self {
+            Backend::Role { inner, .. } => return inner.passwords(username),
+            Backend::Sql { db } => Some(db.passwords(username)?.iter().map(|p| pw(p)).collect()),
             Backend::Allow => None,
-            Backend::None | Backend::Fail | Backend::Reject => Some(Vec::new()),
+            Backend::None
+            | Backend::Fail
+            | Backend::Reject
+            | Backend::Exec(_)
+            | Backend::Peercred(_) => Some(Vec::new()),
             Backend::Password { value } => Some(vec![pw(value)]),
             Backend::Env { name } => Some(
                 std::env::var(name)
@@ -173,8 +365,47 @@ impl Backend {
         })
     }
 
-    /// The identity and session source of an accepted `username`. Blocking (reads files).
-    pub fn grant(&self, username: &str) -> Result<Grant, BackendError> {
+    /// The identity and session source of an accepted `username`; `matched` is the password the
+    /// client proved, when there was one (the `sqlite`/`sql` row is the one with that password).
+    /// Blocking (reads files, queries databases).
+    pub fn grant(
+        &self,
+        username: &str,
+        matched: Option<&[u8]>,
+        ctx: &CheckContext,
+    ) -> Result<Grant, BackendError> {
+        match self {
+            Backend::Role { inner, .. } => return inner.grant(username, matched, ctx),
+            Backend::Sql { db } => {
+                let row = match matched {
+                    Some(pw) => db.session_row(username, &password_text(pw))?,
+                    None => db.first_row(username)?,
+                };
+                return Ok(grant_from_row(username, row));
+            }
+            Backend::Peercred(_) => {
+                if let Peer::Unix {
+                    uid: Some(uid),
+                    gid,
+                    ..
+                } = ctx.peer
+                {
+                    let account = users::by_uid(uid);
+                    return Ok(Grant {
+                        user: UserIdentity {
+                            username: account
+                                .as_ref()
+                                .map(|a| a.name.clone())
+                                .unwrap_or_else(|| uid.to_string()),
+                            uid: Some(uid),
+                            gid: gid.or(account.map(|a| a.gid)),
+                        },
+                        sessions: SessionSource::SocketScan,
+                    });
+                }
+            }
+            _ => {}
+        }
         if let Backend::Multifile { path } = self {
             let entry = read_multifile(path)?
                 .into_iter()
@@ -204,6 +435,43 @@ impl Backend {
             },
             sessions: SessionSource::SocketScan,
         })
+    }
+}
+
+/// The inverse of [`xgate_protocol::digest::password_bytes`]: the stored text of a password the
+/// client proved (latin-1 when it is not UTF-8).
+fn password_text(bytes: &[u8]) -> String {
+    // `password_bytes` makes UTF-8 only for text with a character above U+00FF.
+    match std::str::from_utf8(bytes) {
+        Ok(s) if s.chars().any(|c| u32::from(c) > 0xFF) => s.to_string(),
+        _ => bytes.iter().map(|b| char::from(*b)).collect(),
+    }
+}
+
+/// What a user database row grants (xpra's `parse_session_data`): the row's uid and gid (numbers
+/// or names; empty means `nobody`), its displays, env and session options. No row: no sessions.
+fn grant_from_row(username: &str, row: Option<UserRow>) -> Grant {
+    let row = row.unwrap_or_else(|| UserRow {
+        username: username.to_string(),
+        ..UserRow::default()
+    });
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    Grant {
+        user: UserIdentity {
+            username: username.to_string(),
+            uid: users::parse_uid(&text(&row.uid)),
+            gid: users::parse_gid(&text(&row.gid)),
+        },
+        sessions: SessionSource::Listed {
+            displays: text(&row.displays)
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect(),
+            options: parse_options(&text(&row.session_options)),
+            env: parse_options(&text(&row.env_options)),
+        },
     }
 }
 
@@ -311,6 +579,112 @@ mod tests {
         assert!(e[1].displays.is_empty());
         assert!(parse_multifile("alice|a\nalice|b\n", "f").is_err());
         assert!(parse_multifile("justaname\n", "f").is_err());
+    }
+
+    #[test]
+    fn password_text_inverts_password_bytes() {
+        for pw in ["secret", "pässwörd", "Ã©", "пароль", "日本", ""] {
+            let bytes = xgate_protocol::digest::password_bytes(pw);
+            assert_eq!(password_text(&bytes), pw);
+        }
+    }
+
+    fn spec(text: &str) -> Backend {
+        Backend::from_spec(&text.parse().expect("auth spec")).expect("backend")
+    }
+
+    #[test]
+    fn database_modules_and_roles_parse() {
+        let b = spec("sqlite:filename=/x/auth.sdb");
+        assert_eq!(b.name(), "sqlite");
+        assert!(b.needs_challenge() && b.uses_client_username() && b.supplies_sessions());
+        assert_eq!(spec("sqlite").name(), "sqlite");
+        assert_eq!(
+            spec("sql,uri=postgresql://u:p@h:5/db?sslmode=disable").name(),
+            "sql"
+        );
+        assert_eq!(spec("sql:uri=sqlite:////x/a.sdb").name(), "sqlite");
+        let s = spec("sqlite:filename=/x.sdb,role=sessions");
+        assert_eq!(s.role(), Role::Sessions);
+        assert!(!s.needs_challenge() && !s.decides() && s.supplies_sessions());
+        let p = spec("password:value=x,role=password");
+        assert!(p.needs_challenge() && !p.supplies_sessions());
+        let e = |t: &str| Backend::from_spec(&t.parse().expect("auth spec")).err();
+        assert!(matches!(e("sql"), Some(BackendError::MissingOption { .. })));
+        assert!(matches!(
+            e("sql:uri=mysql://h/db"),
+            Some(BackendError::Db(_))
+        ));
+        assert!(matches!(
+            e("allow:role=admin"),
+            Some(BackendError::BadOption { .. })
+        ));
+        assert!(matches!(
+            e("exec"),
+            Some(BackendError::MissingOption { .. })
+        ));
+        let x = spec("exec:command=/bin/true ${username},timeout=3");
+        assert!(x.decides() && !x.needs_challenge());
+        assert!(spec("peercred:uid=0").decides());
+    }
+
+    #[test]
+    fn database_rows_grant_listed_sessions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.sdb");
+        let db = UserDb::open(DbLocation::Sqlite(path.clone()), Access::Create);
+        db.create().expect("create");
+        for (pw, displays) in [("one", ":100, tcp://127.0.0.1:10100/"), ("two", ":200")] {
+            db.add(&UserRow {
+                username: "alice".into(),
+                password: Some(pw.into()),
+                uid: Some("1234".into()),
+                gid: Some("".into()),
+                displays: Some(displays.into()),
+                env_options: Some("A=1".into()),
+                session_options: Some("compression=0; lz4=no".into()),
+            })
+            .expect("add");
+        }
+        let b = spec(&format!("sqlite:filename={}", path.display()));
+        let mut pws = b.passwords("alice").expect("passwords").expect("some");
+        pws.sort();
+        assert_eq!(pws, vec![b"one".to_vec(), b"two".to_vec()]);
+        let ctx = CheckContext {
+            username: "alice".into(),
+            display: None,
+            peer: Peer::Tcp("127.0.0.1:1".parse().expect("addr")),
+            transport: "tcp".into(),
+            prompt: String::new(),
+        };
+        let g = b.grant("alice", Some(b"one"), &ctx).expect("grant");
+        assert_eq!(g.user.uid, Some(1234));
+        assert_eq!(g.user.gid, users::parse_gid(""));
+        let SessionSource::Listed {
+            displays,
+            options,
+            env,
+        } = g.sessions
+        else {
+            panic!("listed sessions expected");
+        };
+        assert_eq!(displays, vec![":100", "tcp://127.0.0.1:10100/"]);
+        assert_eq!(options.get("compression").map(String::as_str), Some("0"));
+        assert_eq!(options.get("lz4").map(String::as_str), Some("no"));
+        assert_eq!(env.get("A").map(String::as_str), Some("1"));
+        let g = b.grant("alice", Some(b"two"), &ctx).expect("grant");
+        assert!(
+            matches!(g.sessions, SessionSource::Listed { ref displays, .. } if displays == &[":200"])
+        );
+        let g = b.grant("nobody-here", None, &ctx).expect("grant");
+        assert!(
+            matches!(g.sessions, SessionSource::Listed { ref displays, .. } if displays.is_empty())
+        );
+        let missing = spec("sqlite:filename=/nonexistent/xgate.sdb");
+        assert!(matches!(
+            missing.passwords("a"),
+            Err(BackendError::Db(DbError::Missing(_)))
+        ));
     }
 
     #[test]

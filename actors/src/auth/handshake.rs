@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 use xgate_messages::{GatewayEvent, LookupSessions, UserIdentity};
 use xgate_protocol::{PacketEncoder, Value};
 
-use super::backends::{Backend, Grant};
+use super::backends::{Backend, CheckContext, Grant, Role};
 use super::challenge::{Challenge, SaltLedger};
 use super::failures::FailureLimiter;
 use super::AuthSettings;
@@ -38,11 +38,11 @@ pub struct Shared {
 /// How a handshake ended without a relay.
 #[derive(Debug)]
 enum Refusal {
-    /// Send `disconnect` with this reason and extras (after the failure delay if `delay`).
+    /// Send `disconnect` with this reason and extras, after `delay` times the failure delay.
     Disconnect {
         reason: String,
         extra: Vec<String>,
-        delay: bool,
+        delay: u32,
     },
     /// The connection is gone or answered already.
     Done,
@@ -52,7 +52,7 @@ fn refuse(reason: &str, extra: impl Into<String>) -> Refusal {
     Refusal::Disconnect {
         reason: reason.into(),
         extra: vec![extra.into()],
-        delay: false,
+        delay: 0,
     }
 }
 
@@ -161,9 +161,9 @@ async fn finish(conn: &mut PacketConn, failure_delay: Duration, refusal: Refusal
         delay,
     } = refusal
     {
-        if delay {
+        if delay > 0 {
             // The delay is a timer: it holds no thread, and the failure counters already moved.
-            tokio::time::sleep(failure_delay).await;
+            tokio::time::sleep(failure_delay * delay).await;
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         conn.disconnect(&reason, &extra).await;
@@ -276,9 +276,21 @@ async fn authenticate(
         .unwrap_or("")
         .to_string();
     let wants_challenge = hello.lookup("challenge").and_then(Value::as_bool) == Some(true);
+    let ctx = CheckContext {
+        username: client_username.clone(),
+        display: requested_display(&hello, info.request_path.as_deref()),
+        peer: info.peer.clone(),
+        transport: info.transport.to_string(),
+        prompt: "password".into(),
+    };
     let mut grant: Option<Grant> = None;
+    // The user the checking modules accepted, whose sessions `role=sessions` modules look up.
+    let mut accepted_user: Option<String> = None;
     let mut challenged = false;
     for backend in chain.iter() {
+        if backend.role() == Role::Sessions {
+            continue;
+        }
         let username = if backend.uses_client_username() {
             client_username.clone()
         } else {
@@ -287,6 +299,27 @@ async fn authenticate(
         if matches!(backend, Backend::Fail) {
             return Err(failed(shared, info, Some(&client_username), "fail module").await);
         }
+        if backend.decides() {
+            let b = backend.clone();
+            let c = ctx.clone();
+            let allowed = tokio::task::spawn_blocking(move || b.decide(&c))
+                .await
+                .map_err(|_| refuse("server error", "auth backend failed"))?
+                .map_err(|e| {
+                    warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
+                    refuse("authentication error", "auth backend failed")
+                })?;
+            if !allowed {
+                return Err(failed(
+                    shared,
+                    info,
+                    Some(&client_username),
+                    &format!("{} refused the client", backend.name()),
+                )
+                .await);
+            }
+        }
+        let mut matched: Option<Vec<u8>> = None;
         if backend.needs_challenge() {
             let banned = lock(&shared.by_user).banned_for(&client_username, Instant::now());
             if let Some(left) = banned {
@@ -328,8 +361,11 @@ async fn authenticate(
                 })?;
             let verdict = {
                 let mut ledger = lock(&shared.ledger);
-                challenge.verify(&hello, passwords.as_deref(), &mut ledger)
+                challenge.verify_matched(&hello, passwords.as_deref(), &mut ledger)
             };
+            if let Ok(Some(i)) = verdict {
+                matched = passwords.as_ref().and_then(|p| p.get(i)).cloned();
+            }
             if let Err(e) = verdict {
                 // Counted against the name the client claims: for modules that ignore it (`password`,
                 // `file`...) the gateway's own name would make one attacker lock out everyone.
@@ -343,13 +379,18 @@ async fn authenticate(
                 .await);
             }
         }
-        let b = backend.clone();
-        let user = username.clone();
-        let g = tokio::task::spawn_blocking(move || b.grant(&user))
-            .await
-            .map_err(|_| refuse("server error", "auth backend failed"))?
-            .map_err(|e| refuse("authentication error", e.to_string()))?;
-        grant.get_or_insert(g);
+        if backend.supplies_sessions() {
+            let g = grant_of(backend, username.clone(), matched, &ctx).await?;
+            accepted_user.get_or_insert_with(|| g.user.username.clone());
+            grant.get_or_insert(g);
+        }
+        accepted_user.get_or_insert(username);
+    }
+    // The session list from another source than the password check (`role=sessions`): the
+    // sessions of the accepted user (the gateway's own when no module checked anyone).
+    if let Some(backend) = chain.iter().find(|b| b.role() == Role::Sessions) {
+        let user = accepted_user.unwrap_or_else(crate::users::own_name);
+        grant = Some(grant_of(backend, user, None, &ctx).await?);
     }
     if chain.is_empty() {
         // xpra's proxy needs an auth module; without one it has no sessions to offer.
@@ -400,6 +441,7 @@ async fn authenticate(
             if let Value::Dict(entries) = table {
                 tree.extend(entries);
             }
+            tree.push((Value::from("auth"), auth_info(shared)));
             reply(conn, Value::Dict(tree)).await
         }
         Some("stop") if settings.allow_stop => {
@@ -426,9 +468,52 @@ async fn authenticate(
                 "error: invalid request, '{other}' is not supported by the proxy server"
             ),
             extra: Vec::new(),
-            delay: false,
+            delay: 0,
         }),
     }
+}
+
+/// A backend's grant for `username`, from the blocking pool.
+async fn grant_of(
+    backend: &Backend,
+    username: String,
+    matched: Option<Vec<u8>>,
+    ctx: &CheckContext,
+) -> Result<Grant, Refusal> {
+    let b = backend.clone();
+    let c = ctx.clone();
+    tokio::task::spawn_blocking(move || b.grant(&username, matched.as_deref(), &c))
+        .await
+        .map_err(|_| refuse("server error", "auth backend failed"))?
+        .map_err(|e| {
+            warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
+            refuse("authentication error", "auth backend failed")
+        })
+}
+
+/// The `auth` subtree of `info`: failure counts and what is refused now, with seconds left.
+fn auth_info(shared: &Shared) -> Value {
+    let now = Instant::now();
+    let tree = |l: &FailureLimiter| {
+        let refused: Vec<(Value, Value)> = l
+            .banned(now)
+            .into_iter()
+            .map(|(k, left)| (Value::from(k), Value::from(left.as_secs() as i64)))
+            .collect();
+        let failing: Vec<(Value, Value)> = l
+            .failing(now)
+            .into_iter()
+            .map(|(k, n)| (Value::from(k), Value::from(n as i64)))
+            .collect();
+        Value::dict([
+            ("refused", Value::Dict(refused)),
+            ("failures", Value::Dict(failing)),
+        ])
+    };
+    Value::dict([
+        ("addresses", tree(&lock(&shared.by_address))),
+        ("users", tree(&lock(&shared.by_user))),
+    ])
 }
 
 async fn send(conn: &mut PacketConn, packet: &Value) -> Result<(), Refusal> {
@@ -450,7 +535,12 @@ async fn failed(
     why: &str,
 ) -> Refusal {
     info!(target: "xgate::auth", id = %info.id, peer = %info.peer, user = username.unwrap_or(""), "authentication failed: {why}");
-    let banned = lock(&shared.by_address).record(&info.peer.limit_key(), Instant::now());
+    let now = Instant::now();
+    let (banned, count) = lock(&shared.by_address).record_counted(&info.peer.limit_key(), now);
+    let user_count = username.map_or(0, |u| lock(&shared.by_user).recent_count(u, now));
+    // The delay doubles with each recent failure from the address (or for the user): 1, 2, 4, 8
+    // times `auth-failure-delay`, no more.
+    let exponent = count.max(user_count).clamp(1, 4) - 1;
     if banned {
         warn!(target: "xgate::auth", peer = %info.peer, "too many authentication failures: refusing this address for a while");
     }
@@ -462,7 +552,7 @@ async fn failed(
     Refusal::Disconnect {
         reason: "authentication failed".into(),
         extra: Vec::new(),
-        delay: true,
+        delay: 1 << exponent,
     }
 }
 

@@ -8,8 +8,11 @@
 
 pub mod backends;
 pub mod challenge;
+pub mod exec;
 pub mod failures;
 pub mod handshake;
+pub mod peercred;
+pub mod sql;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

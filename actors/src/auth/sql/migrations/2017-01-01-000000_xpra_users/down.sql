@@ -1,0 +1,2 @@
+DROP INDEX users_username;
+DROP TABLE users;
