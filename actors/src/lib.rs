@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod conn;
+pub mod encoder;
 pub mod gateway;
 pub mod listener;
 pub mod pipeline;

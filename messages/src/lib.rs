@@ -7,6 +7,7 @@
 
 pub mod connection;
 pub mod control;
+pub mod encode;
 pub mod events;
 pub mod plugin;
 pub mod session;
