@@ -374,7 +374,10 @@ mod tests {
                 Value::from(vec![9u8; 100_000]),
             ]))
             .unwrap();
-        assert!(big.len() == 2 && big[0].header.index != 0, "a raw chunk, then the main one");
+        assert!(
+            big.len() == 2 && big[0].header.index != 0,
+            "a raw chunk, then the main one"
+        );
         let disconnect = wire(Value::list(["disconnect", "done"]));
         let mut second = big[1].to_wire();
         second.extend_from_slice(&disconnect);
