@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! xgate run [--config FILE] [--bind-tcp=ADDR ...]   run the gateway (xpra's option names)
+//! xgate auth-db DATABASE COMMAND [ARGS]          xpra's sqlite tool (create, add, remove, list, authenticate)
 //! xgate version                                    print the version
 //! ```
 #![forbid(unsafe_code)]
 
+mod authdb;
 mod bind;
 mod privileges;
 mod run;
@@ -36,6 +38,18 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         options: Vec<String>,
     },
+    /// Manage a user database like xpra's sqlite tool: `create`, `add username password [uid gid
+    /// displays env_options session_options]`, `remove username [password]`, `list`,
+    /// `authenticate username password`. DATABASE is a sqlite file, `sqlite:///PATH` or
+    /// `postgresql://user:password@host:port/dbname`.
+    #[command(name = "auth-db")]
+    AuthDb {
+        /// The database.
+        database: String,
+        /// The command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Print the version.
     Version,
 }
@@ -43,6 +57,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::AuthDb { database, args } => match authdb::run(&database, &args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Version => {
             println!("xgate {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
