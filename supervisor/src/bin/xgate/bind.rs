@@ -15,25 +15,34 @@ pub(crate) struct Bound {
     pub(crate) socket: BoundSocket,
 }
 
-/// Binds every `bind-tcp` and `bind` (unix) listener.
+/// Binds every `bind-tcp`, `bind-ssl`, `bind-ws`, `bind-wss` and `bind` (unix) listener, in that
+/// order (the first is the one whose address is printed first).
 pub(crate) fn bind_all(cfg: &Config) -> Result<Vec<Bound>, String> {
     let mut out = Vec::new();
-    for spec in &cfg.bind_tcp {
-        let addr = match &spec.host {
-            BindHost::Any => format!("0.0.0.0:{}", spec.port),
-            host => format!("{host}:{}", spec.port),
-        };
-        let listener =
-            std::net::TcpListener::bind(&addr).map_err(|e| format!("bind-tcp={spec}: {e}"))?;
-        let name = format!("tcp:{spec}");
-        out.push(Bound {
-            info: ListenerInfo {
-                name,
-                kind: TransportKind::Tcp,
-                auth: (!spec.auth.is_empty()).then(|| spec.to_string()),
-            },
-            socket: BoundSocket::Tcp(Arc::new(listener)),
-        });
+    let tcp_like = [
+        ("bind-tcp", "tcp", TransportKind::Tcp, &cfg.bind_tcp),
+        ("bind-ssl", "ssl", TransportKind::Ssl, &cfg.bind_ssl),
+        ("bind-ws", "ws", TransportKind::Ws, &cfg.bind_ws),
+        ("bind-wss", "wss", TransportKind::Wss, &cfg.bind_wss),
+    ];
+    for (option, prefix, kind, specs) in tcp_like {
+        for spec in specs {
+            let addr = match &spec.host {
+                BindHost::Any => format!("0.0.0.0:{}", spec.port),
+                host => format!("{host}:{}", spec.port),
+            };
+            let listener =
+                std::net::TcpListener::bind(&addr).map_err(|e| format!("{option}={spec}: {e}"))?;
+            let name = format!("{prefix}:{spec}");
+            out.push(Bound {
+                info: ListenerInfo {
+                    name,
+                    kind,
+                    auth: (!spec.auth.is_empty()).then(|| spec.to_string()),
+                },
+                socket: BoundSocket::Tcp(Arc::new(listener)),
+            });
+        }
     }
     for spec in &cfg.bind {
         let path = spec.path.clone();

@@ -10,6 +10,7 @@ use xgate_actors::gateway::GatewayIdentity;
 use xgate_actors::listener::ConnectionLimits;
 use xgate_actors::registry::RegistryConfig;
 use xgate_actors::relay::RelaySettings;
+use xgate_actors::upgrade::UpgradeSettings;
 use xgate_config::Config;
 
 use crate::{bind, privileges, state, tree};
@@ -41,6 +42,9 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
     init_logging(&cfg);
     let owner = privileges::service_ids(cfg.uid.as_ref(), cfg.gid.as_ref());
     let created = state::ensure_password_files(&cfg, owner)?;
+    // TLS files are read (and a default certificate generated) before root is dropped.
+    let (upgrade, tls_notes) =
+        UpgradeSettings::from_config(&cfg, owner).map_err(|e| e.to_string())?;
     let bound = bind::bind_all(&cfg)?;
     let user = privileges::drop_root(cfg.uid.as_ref(), cfg.gid.as_ref())?;
     let identity = GatewayIdentity::new();
@@ -52,6 +56,9 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             b.socket.local_name(),
             b.info.name
         );
+    }
+    for note in &tls_notes {
+        println!("xgate: {note}");
     }
     for (path, password) in &created {
         println!("xgate: generated a password in {path}: {password}");
@@ -106,7 +113,7 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             registry,
             auth,
             relay,
-            peek_timeout: cfg.peek_timeout,
+            upgrade: Arc::new(upgrade),
             bound,
             limits,
             stop: stop_tx,

@@ -24,7 +24,7 @@ use xgate_actors::listener::{ConnectionIds, ConnectionLimits, Listener};
 use xgate_actors::pipeline::Authenticated;
 use xgate_actors::registry::{RegistryConfig, SessionRegistry};
 use xgate_actors::relay::{ProxyRelay, RelaySettings};
-use xgate_actors::upgrade::TransportUpgrade;
+use xgate_actors::upgrade::{TransportUpgrade, UpgradeSettings};
 use xgate_supervisor::{
     ChildSpec, DynamicSupervisor, Intensity, Restart, StartChild, Strategy, Supervisor,
 };
@@ -42,8 +42,8 @@ pub(crate) struct TreeParts {
     pub(crate) auth: AuthSettings,
     /// Relay settings.
     pub(crate) relay: Arc<RelaySettings>,
-    /// `peek-timeout`.
-    pub(crate) peek_timeout: std::time::Duration,
+    /// The upgrade stage's settings (timeouts, TLS, web files).
+    pub(crate) upgrade: Arc<UpgradeSettings>,
     /// The bound listeners.
     pub(crate) bound: Vec<Bound>,
     /// Connection limits shared by the listeners.
@@ -99,7 +99,7 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
         registry,
         auth,
         relay,
-        peek_timeout,
+        upgrade,
         bound,
         limits,
         stop,
@@ -203,8 +203,8 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
                 out.replace(Some(ctx.address()));
                 let auth = auth_addr.borrow().clone();
                 match auth {
-                    Some(auth) => TransportUpgrade::new(peek_timeout, auth.recipient()),
-                    None => unreachable_auth(peek_timeout),
+                    Some(auth) => TransportUpgrade::new(Arc::clone(&upgrade), auth.recipient()),
+                    None => unreachable_auth(Arc::clone(&upgrade)),
                 }
             },
         )
@@ -226,9 +226,11 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
                     let upgrade = upgrade_addr.borrow().clone();
                     let upgrade = match upgrade {
                         Some(u) => u.recipient(),
-                        None => unreachable_auth(std::time::Duration::from_secs(1))
-                            .start()
-                            .recipient(),
+                        None => unreachable_auth(Arc::new(UpgradeSettings::plain(
+                            std::time::Duration::from_secs(1),
+                        )))
+                        .start()
+                        .recipient(),
                     };
                     Listener::new(
                         info.clone(),
@@ -255,7 +257,7 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
 
 /// An upgrade stage with nowhere to send connections. The tree starts children in order, so this
 /// is never used; it exists so that a missing address is not a panic.
-fn unreachable_auth(peek_timeout: std::time::Duration) -> TransportUpgrade {
+fn unreachable_auth(settings: Arc<UpgradeSettings>) -> TransportUpgrade {
     struct Nowhere;
     impl Actor for Nowhere {
         type Context = Context<Self>;
@@ -264,5 +266,5 @@ fn unreachable_auth(peek_timeout: std::time::Duration) -> TransportUpgrade {
         type Result = ();
         fn handle(&mut self, _msg: xgate_actors::pipeline::Upgraded, _ctx: &mut Self::Context) {}
     }
-    TransportUpgrade::new(peek_timeout, Nowhere.start().recipient())
+    TransportUpgrade::new(settings, Nowhere.start().recipient())
 }
