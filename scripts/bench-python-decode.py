@@ -9,12 +9,17 @@ Run it once per decoder, with the interpreter that has that decoder:
 
 It decompresses each capture first (zlib from the standard library; lz4 with the small block
 decoder below, so no lz4 module is needed), then times loads() (and dumps() of the result) on
-the decompressed payload with timeit, and prints nanoseconds per call.
+the decompressed payload with timeit, and prints nanoseconds per call: the best and the median of
+REPEATS repeats of wall time (time.perf_counter), and the median of CPU time
+(time.process_time), which a loaded machine distorts less. xgate's side of the CPU-time
+comparison is protocol/examples/decode_timing.rs under `perf stat -e task-clock`.
 """
 
 import os
+import statistics
 import struct
 import sys
+import time
 import timeit
 import zlib
 
@@ -82,10 +87,13 @@ def payload(name):
     raise ValueError("unsupported compression byte 0x%02x in %s" % (comp, name))
 
 
-def best_ns(fn, number):
-    # Best of 7 repeats, like criterion's point estimate it is insensitive to a noisy neighbour.
-    times = timeit.repeat(fn, number=number, repeat=7)
-    return min(times) / number * 1e9
+REPEATS = int(os.environ.get("REPEATS", "11"))
+
+
+def times_ns(fn, number, timer=time.perf_counter):
+    """(best, median) nanoseconds per call over REPEATS repeats of `number` calls."""
+    times = [t / number * 1e9 for t in timeit.repeat(fn, number=number, repeat=REPEATS, timer=timer)]
+    return min(times), statistics.median(times)
 
 
 def main():
@@ -105,9 +113,12 @@ def main():
         data = payload(name)
         value = loads(data)
         number = max(200, 2_000_000 // len(data))
-        dec = best_ns(lambda: loads(data), number)
-        enc = best_ns(lambda: dumps(value), number)
-        print("%-24s %6d bytes  loads %9.0f ns  dumps %9.0f ns" % (name, len(data), dec, enc))
+        dec_best, dec_med = times_ns(lambda: loads(data), number)
+        _, dec_cpu = times_ns(lambda: loads(data), number, time.process_time)
+        enc_best, enc_med = times_ns(lambda: dumps(value), number)
+        print("%-24s %6d bytes  loads best %9.0f median %9.0f cpu-median %9.0f ns"
+              "  dumps best %9.0f median %9.0f ns"
+              % (name, len(data), dec_best, dec_med, dec_cpu, enc_best, enc_med))
 
 
 if __name__ == "__main__":

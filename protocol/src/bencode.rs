@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::error::{DecodeError, EncodeError};
 use crate::rencode_core::MAX_DEPTH;
+use crate::text::{ByteStr, Text};
 use crate::value::Value;
 
 /// Longest integer text accepted (python's bencode has none; this bounds the work).
@@ -56,7 +57,8 @@ fn encode_value(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), Encode
             })
         }
         Value::Str(s) => encode_string(s.as_bytes(), out),
-        Value::Bytes(b) | Value::StrOrBytes(b) => encode_string(b, out),
+        Value::Bytes(b) => encode_string(b, out),
+        Value::StrOrBytes(b) => encode_string(b, out),
         Value::List(items) => {
             if depth >= MAX_DEPTH {
                 return Err(EncodeError::TooDeep { max: MAX_DEPTH });
@@ -220,14 +222,13 @@ impl Decoder<'_> {
         let (start, end) = (self.pos, self.pos + len as usize);
         self.pos = end;
         if utf8 {
-            return std::str::from_utf8(&self.data[start..end])
-                .map(|s| Value::Str(s.to_owned()))
-                .map_err(|_| DecodeError::InvalidUtf8 { offset: start });
+            return Text::from_payload(self.data, self.owner, start, end)
+                .map(Value::Str)
+                .ok_or(DecodeError::InvalidUtf8 { offset: start });
         }
-        Ok(Value::StrOrBytes(match self.owner {
-            Some(b) => b.slice(start..end),
-            None => Bytes::copy_from_slice(&self.data[start..end]),
-        }))
+        let mut b = ByteStr::new();
+        b.set_from_payload(self.data, self.owner, start, end);
+        Ok(Value::StrOrBytes(b))
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
@@ -276,7 +277,7 @@ mod tests {
     use super::*;
 
     fn sob(s: &'static [u8]) -> Value {
-        Value::StrOrBytes(Bytes::from_static(s))
+        Value::StrOrBytes(ByteStr::from_static(s))
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`header`]: the 8-byte chunk header and its validation rules.
 //! - [`codec`]: a `tokio_util` codec splitting a byte stream into [`Frame`]s without copying.
 //! - [`compression`]: zlib, lz4, brotli and zstd payloads, with bounded decompression.
-//! - [`value`]: the [`Value`] model that keeps `str`, `bytes` and "either" apart.
+//! - [`value`]: the [`Value`] model that keeps `str`, `bytes` and "either" apart; [`text`]: its
+//!   string types, [`Text`] and [`ByteStr`].
 //! - [`rencodeplus`], [`rencode`], [`bencode`]: the three packet encoders; [`encoding`] picks one
 //!   from header flags or caps names.
 //! - [`chunks`]: raw-chunk reassembly (receiving) and extraction (sending).
@@ -42,6 +43,7 @@ pub mod packet;
 pub mod rencode;
 mod rencode_core;
 pub mod rencodeplus;
+pub mod text;
 pub mod value;
 
 pub use codec::{Frame, FrameCodec};
@@ -54,6 +56,7 @@ pub use packet::{
     PacketWriter,
 };
 pub use rencode_core::MAX_DEPTH;
+pub use text::{ByteStr, Text};
 pub use value::Value;
 
 /// Target for this crate's `tracing` events.

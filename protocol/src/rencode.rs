@@ -67,7 +67,7 @@ mod tests {
     use super::*;
 
     fn sob(s: &'static [u8]) -> Value {
-        Value::StrOrBytes(Bytes::from_static(s))
+        Value::StrOrBytes(crate::ByteStr::from_static(s))
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use bytes::Bytes;
 
 use crate::error::{DecodeError, EncodeError};
+use crate::text::{ByteStr, Text};
 use crate::value::Value;
 
 /// How deep lists and dicts may nest before decoding (or encoding) stops with `TooDeep`.
@@ -186,10 +187,22 @@ fn encode_long(b: &[u8], sep: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(b);
 }
 
+/// The decoder's internal error: boxed, so that `Result<Value, Fail>` is no larger than a `Value`
+/// and the hot path moves 40 bytes, not a `Value` beside a `DecodeError`.
+type Fail = Box<DecodeError>;
+
+/// Builds an error result (out of line: errors are the cold path).
+#[cold]
+#[inline(never)]
+fn fail<T>(e: DecodeError) -> Result<T, Fail> {
+    Err(Box::new(e))
+}
+
 /// A cursor over one payload.
 pub(crate) struct Decoder<'a> {
     data: &'a [u8],
-    /// When the payload is a `Bytes`, binary values are sliced from it instead of copied.
+    /// When the payload is a `Bytes`, long strings and binary values are sliced from it instead
+    /// of copied.
     owner: Option<&'a Bytes>,
     pos: usize,
     dialect: Dialect,
@@ -214,7 +227,7 @@ impl<'a> Decoder<'a> {
         if self.data.is_empty() {
             return Err(DecodeError::Empty);
         }
-        let v = self.value(0)?;
+        let v = self.value(0).map_err(|e| *e)?;
         if self.pos != self.data.len() {
             return Err(DecodeError::TrailingData {
                 offset: self.pos,
@@ -229,49 +242,45 @@ impl<'a> Decoder<'a> {
         if self.data.is_empty() {
             return Err(DecodeError::Empty);
         }
-        self.value(0)
+        self.value(0).map_err(|e| *e)
     }
 
     /// Decodes only the first item of a top-level list.
     pub(crate) fn first_item(mut self) -> Result<Value, DecodeError> {
-        let code = self.byte()?;
-        let count_ok = match code {
-            CHR_LIST => self.data.get(self.pos) != Some(&CHR_TERM),
-            c if c >= LIST_FIXED_START => c > LIST_FIXED_START,
-            _ => false,
+        let count_ok = match self.data.first() {
+            None => return Err(DecodeError::Truncated { offset: 0 }),
+            Some(&CHR_LIST) => self.data.get(1) != Some(&CHR_TERM),
+            Some(&c) if c >= LIST_FIXED_START => c > LIST_FIXED_START,
+            Some(_) => false,
         };
         if !count_ok {
             return Err(DecodeError::NotAPacket);
         }
-        self.value(1)
+        self.pos = 1;
+        self.value(1).map_err(|e| *e)
     }
 
-    fn byte(&mut self) -> Result<u8, DecodeError> {
-        let b = *self
+    /// Bytes left after the cursor.
+    #[inline]
+    fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    #[inline(always)]
+    fn take_array<const N: usize>(&mut self) -> Result<[u8; N], Fail> {
+        let a: Option<[u8; N]> = self
             .data
-            .get(self.pos)
-            .ok_or(DecodeError::Truncated { offset: self.pos })?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let remaining = self.data.len() - self.pos;
-        if n > remaining {
-            return Err(DecodeError::Truncated {
+            .get(self.pos..self.pos + N)
+            .and_then(|s| s.try_into().ok());
+        match a {
+            Some(a) => {
+                self.pos += N;
+                Ok(a)
+            }
+            None => fail(DecodeError::Truncated {
                 offset: self.data.len(),
-            });
+            }),
         }
-        let s = &self.data[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn take_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let s = self.take(N)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Ok(a)
     }
 
     fn bytes_value(&self, start: usize, end: usize) -> Bytes {
@@ -281,62 +290,83 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn text(&self, start: usize, end: usize) -> Result<String, DecodeError> {
-        std::str::from_utf8(&self.data[start..end])
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::InvalidUtf8 { offset: start })
-    }
-
-    /// A string of `len` bytes at the cursor, typed by the dialect and separator.
-    fn string(&mut self, len: usize, binary: bool) -> Result<Value, DecodeError> {
+    /// A string of `len` bytes at the cursor, typed by the dialect and separator, into `slot`.
+    #[inline]
+    fn string_into(&mut self, slot: &mut Value, len: usize, binary: bool) -> Result<(), Fail> {
         let start = self.pos;
-        self.take(len)?;
-        let end = self.pos;
-        Ok(match (self.dialect, binary) {
-            (Dialect::Classic, _) => Value::StrOrBytes(self.bytes_value(start, end)),
-            (Dialect::Plus, true) => Value::Bytes(self.bytes_value(start, end)),
-            (Dialect::Plus, false) => Value::Str(self.text(start, end)?),
-        })
+        if len > self.remaining() {
+            return fail(DecodeError::Truncated {
+                offset: self.data.len(),
+            });
+        }
+        let end = start + len;
+        self.pos = end;
+        // Built in place: an empty value of the right kind, then its contents.
+        match (self.dialect, binary) {
+            (Dialect::Classic, _) => {
+                put(
+                    slot,
+                    Value::StrOrBytes(ByteStr::from_payload(self.data, self.owner, start, end)),
+                );
+            }
+            (Dialect::Plus, true) => put(slot, Value::Bytes(self.bytes_value(start, end))),
+            (Dialect::Plus, false) => {
+                if std::str::from_utf8(&self.data[start..end]).is_err() {
+                    return fail(DecodeError::InvalidUtf8 { offset: start });
+                }
+                put(
+                    slot,
+                    Value::Str(Text::from_valid_payload(self.data, self.owner, start, end)),
+                );
+            }
+        }
+        Ok(())
     }
 
-    /// `<digits>:` or `<digits>/` then data; the first digit has been consumed.
-    fn long_string(&mut self) -> Result<Value, DecodeError> {
+    /// `<digits>:` or `<digits>/` then data, into `slot`; the first digit has been consumed.
+    fn long_string_into(&mut self, slot: &mut Value) -> Result<(), Fail> {
         let start = self.pos - 1;
         let mut len: u64 = 0;
         self.pos = start;
         let sep = loop {
-            let c = self.byte()?;
+            let Some(&c) = self.data.get(self.pos) else {
+                return fail(DecodeError::Truncated { offset: self.pos });
+            };
+            self.pos += 1;
             match c {
                 b'0'..=b'9' => {
                     if self.pos - start > MAX_LENGTH_DIGITS {
-                        return Err(DecodeError::InvalidLength { offset: start });
+                        return fail(DecodeError::InvalidLength { offset: start });
                     }
-                    len = len
+                    match len
                         .checked_mul(10)
                         .and_then(|l| l.checked_add(u64::from(c - b'0')))
-                        .ok_or(DecodeError::InvalidLength { offset: start })?;
+                    {
+                        Some(l) => len = l,
+                        None => return fail(DecodeError::InvalidLength { offset: start }),
+                    }
                 }
                 b':' => break c,
                 b'/' if self.dialect == Dialect::Plus => break c,
-                _ => return Err(DecodeError::InvalidLength { offset: start }),
+                _ => return fail(DecodeError::InvalidLength { offset: start }),
             }
         };
-        let remaining = self.data.len() - self.pos;
+        let remaining = self.remaining();
         if len > remaining as u64 {
-            return Err(DecodeError::LengthTooLarge {
+            return fail(DecodeError::LengthTooLarge {
                 length: len,
                 offset: self.pos,
                 remaining,
             });
         }
-        self.string(len as usize, sep == b'/')
+        self.string_into(slot, len as usize, sep == b'/')
     }
 
-    fn big_int(&mut self) -> Result<Value, DecodeError> {
+    fn big_int(&mut self) -> Result<Value, Fail> {
         let start = self.pos;
         let window = &self.data[start..self.data.len().min(start + MAX_INT_LENGTH + 1)];
         let Some(end) = window.iter().position(|&b| b == CHR_TERM) else {
-            return Err(if window.len() > MAX_INT_LENGTH {
+            return fail(if window.len() > MAX_INT_LENGTH {
                 DecodeError::InvalidInteger { offset: start }
             } else {
                 DecodeError::Truncated {
@@ -344,88 +374,154 @@ impl<'a> Decoder<'a> {
                 }
             });
         };
-        let text = std::str::from_utf8(&window[..end])
-            .map_err(|_| DecodeError::InvalidInteger { offset: start })?;
-        let text = text.strip_prefix('+').unwrap_or(text);
-        let v = Value::big_int(text).ok_or(DecodeError::InvalidInteger { offset: start })?;
+        let Some(v) = std::str::from_utf8(&window[..end])
+            .ok()
+            .map(|t| t.strip_prefix('+').unwrap_or(t))
+            .and_then(Value::big_int)
+        else {
+            return fail(DecodeError::InvalidInteger { offset: start });
+        };
         self.pos = start + end + 1;
         Ok(v)
     }
 
-    fn at_term(&self) -> Result<bool, DecodeError> {
+    /// Whether the cursor is at a terminator (and steps over it if so).
+    #[inline]
+    fn at_term(&mut self) -> Result<bool, Fail> {
         match self.data.get(self.pos) {
-            Some(&b) => Ok(b == CHR_TERM),
-            None => Err(DecodeError::Truncated { offset: self.pos }),
+            Some(&CHR_TERM) => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => fail(DecodeError::Truncated { offset: self.pos }),
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+    /// Decodes one value.
+    fn value(&mut self, depth: usize) -> Result<Value, Fail> {
+        let mut v = Value::None;
+        self.value_into(&mut v, depth)?;
+        Ok(v)
+    }
+
+    /// Decodes one value into `slot`, which holds `Value::None` or a placeholder (both own
+    /// nothing, so they are overwritten without being dropped).
+    ///
+    /// Writing in place, rather than returning the value, lets each value be built where it
+    /// ends up (in its list's or dict's buffer): returning 40-byte enums and copying them on
+    /// cost more than the decoding itself (store-forwarding stalls on the partial-width copies).
+    fn value_into(&mut self, slot: &mut Value, depth: usize) -> Result<(), Fail> {
         let offset = self.pos;
-        let code = self.byte()?;
-        Ok(match code {
+        let Some(&code) = self.data.get(offset) else {
+            return fail(DecodeError::Truncated { offset });
+        };
+        self.pos = offset + 1;
+        let v = match code {
             0..=43 => Value::Int(i64::from(code)),
-            CHR_FLOAT64 => Value::Float(f64::from_be_bytes(self.take_array()?)),
-            b'0'..=b'9' => self.long_string()?,
-            CHR_LIST => {
+            STR_FIXED_START..=191 => {
+                return self.string_into(slot, usize::from(code - STR_FIXED_START), false)
+            }
+            LIST_FIXED_START..=255 => {
                 check_depth(depth)?;
-                let mut items = Vec::new();
-                while !self.at_term()? {
-                    items.push(self.value(depth + 1)?);
+                let n = usize::from(code - LIST_FIXED_START);
+                // Every item takes at least one byte: never reserve more than the input holds.
+                let mut items: Vec<Value> = Vec::new();
+                items.resize_with(n.min(self.remaining()), || Value::None);
+                for item in &mut items {
+                    self.value_into(item, depth + 1)?;
                 }
-                self.pos += 1;
+                if items.len() < n {
+                    // The input cannot hold the declared items.
+                    return fail(DecodeError::Truncated {
+                        offset: self.data.len(),
+                    });
+                }
                 Value::List(items)
             }
-            CHR_DICT => {
+            DICT_FIXED_START..=126 => {
                 check_depth(depth)?;
-                let mut pairs = Vec::new();
-                while !self.at_term()? {
-                    let k = self.value(depth + 1)?;
-                    let v = self.value(depth + 1)?;
-                    pairs.push((k, v));
+                let n = usize::from(code - DICT_FIXED_START);
+                let mut pairs: Vec<(Value, Value)> = Vec::new();
+                pairs.resize_with(n.min(self.remaining() / 2), || (Value::None, Value::None));
+                for (k, v) in &mut pairs {
+                    self.value_into(k, depth + 1)?;
+                    self.value_into(v, depth + 1)?;
                 }
-                self.pos += 1;
+                if pairs.len() < n {
+                    return fail(DecodeError::Truncated {
+                        offset: self.data.len(),
+                    });
+                }
                 Value::Dict(pairs)
             }
-            CHR_INT => self.big_int()?,
+            70..=101 => Value::Int(i64::from(INT_NEG_FIXED_START) - 1 - i64::from(code)),
+            CHR_TRUE => Value::Bool(true),
+            CHR_FALSE => Value::Bool(false),
+            CHR_NONE => Value::None,
             CHR_INT1 => Value::Int(i64::from(i8::from_be_bytes(self.take_array()?))),
             CHR_INT2 => Value::Int(i64::from(i16::from_be_bytes(self.take_array()?))),
             CHR_INT4 => Value::Int(i64::from(i32::from_be_bytes(self.take_array()?))),
             CHR_INT8 => Value::Int(i64::from_be_bytes(self.take_array()?)),
             CHR_FLOAT32 => Value::Float(f64::from(f32::from_be_bytes(self.take_array()?))),
-            CHR_TRUE => Value::Bool(true),
-            CHR_FALSE => Value::Bool(false),
-            CHR_NONE => Value::None,
-            70..=101 => Value::Int(i64::from(INT_NEG_FIXED_START) - 1 - i64::from(code)),
-            102..=126 => {
+            CHR_FLOAT64 => Value::Float(f64::from_be_bytes(self.take_array()?)),
+            b'0'..=b'9' => return self.long_string_into(slot),
+            CHR_LIST => {
                 check_depth(depth)?;
-                let n = usize::from(code - DICT_FIXED_START);
-                let mut pairs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let k = self.value(depth + 1)?;
-                    let v = self.value(depth + 1)?;
-                    pairs.push((k, v));
+                let mut items: Vec<Value> = Vec::new();
+                let mut n = 0;
+                while !self.at_term()? {
+                    if n == items.len() {
+                        // Room for more items, filled in place (each takes at least a byte).
+                        let more = n.max(16).min(self.remaining());
+                        items.resize_with(n + more, || Value::None);
+                    }
+                    if let Some(item) = items.get_mut(n) {
+                        self.value_into(item, depth + 1)?;
+                    }
+                    n += 1;
                 }
-                Value::Dict(pairs)
-            }
-            128..=191 => self.string(usize::from(code - STR_FIXED_START), false)?,
-            192..=255 => {
-                check_depth(depth)?;
-                let n = usize::from(code - LIST_FIXED_START);
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(self.value(depth + 1)?);
-                }
+                items.truncate(n);
                 Value::List(items)
             }
+            CHR_DICT => {
+                check_depth(depth)?;
+                let mut pairs: Vec<(Value, Value)> = Vec::new();
+                let mut n = 0;
+                while !self.at_term()? {
+                    if n == pairs.len() {
+                        let more = n.max(8).min(self.remaining() / 2 + 1);
+                        pairs.resize_with(n + more, || (Value::None, Value::None));
+                    }
+                    if let Some((k, v)) = pairs.get_mut(n) {
+                        self.value_into(k, depth + 1)?;
+                        self.value_into(v, depth + 1)?;
+                    }
+                    n += 1;
+                }
+                pairs.truncate(n);
+                Value::Dict(pairs)
+            }
+            CHR_INT => self.big_int()?,
             // 45..=47 (unused), 58 (':'), CHR_TERM where a value is expected.
-            _ => return Err(DecodeError::InvalidTypeCode { code, offset }),
-        })
+            _ => return fail(DecodeError::InvalidTypeCode { code, offset }),
+        };
+        put(slot, v);
+        Ok(())
     }
 }
 
-fn check_depth(depth: usize) -> Result<(), DecodeError> {
+/// Stores `v` in `slot`, which holds `Value::None` or a placeholder: nothing to drop, so skip
+/// the drop glue (a call per value otherwise).
+#[inline(always)]
+fn put(slot: &mut Value, v: Value) {
+    std::mem::forget(std::mem::replace(slot, v));
+}
+
+#[inline]
+fn check_depth(depth: usize) -> Result<(), Fail> {
     if depth >= MAX_DEPTH {
-        return Err(DecodeError::TooDeep { max: MAX_DEPTH });
+        return fail(DecodeError::TooDeep { max: MAX_DEPTH });
     }
     Ok(())
 }

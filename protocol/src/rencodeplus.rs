@@ -179,9 +179,9 @@ mod tests {
 
     #[test]
     fn str_or_bytes_picks_a_form() {
-        let text = Value::StrOrBytes(Bytes::from_static(b"abc"));
+        let text = Value::StrOrBytes(crate::ByteStr::from_static(b"abc"));
         assert_eq!(encode(&text).unwrap(), b"\x83abc");
-        let bin = Value::StrOrBytes(Bytes::from_static(b"\xff"));
+        let bin = Value::StrOrBytes(crate::ByteStr::from_static(b"\xff"));
         assert_eq!(encode(&bin).unwrap(), b"1/\xff");
     }
 

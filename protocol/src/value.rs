@@ -8,8 +8,15 @@ use std::fmt;
 
 use bytes::Bytes;
 
+pub use crate::text::{ByteStr, Text};
+
 /// One decoded (or to-be-encoded) xpra value.
+///
+/// `repr(C, u8)` puts every payload at offset 8, so that moving a `Value` copies aligned words
+/// (the default layout puts `Bool` at offset 1, and the unaligned copies that follow stall the
+/// decoder's stores). It stays 40 bytes.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(C, u8)]
 pub enum Value {
     /// An integer that fits in 64 bits.
     Int(i64),
@@ -22,12 +29,13 @@ pub enum Value {
     Bool(bool),
     /// Python's `None`.
     None,
-    /// Text.
-    Str(String),
+    /// Text (see [`Text`]: short strings inline, longer ones sharing the decoded payload).
+    Str(Text),
     /// Binary data.
     Bytes(Bytes),
-    /// A string from a format that cannot tell text from binary (classic rencode, bencode).
-    StrOrBytes(Bytes),
+    /// A string from a format that cannot tell text from binary (classic rencode, bencode); see
+    /// [`ByteStr`] (short strings inline, longer ones sharing the decoded payload).
+    StrOrBytes(ByteStr),
     /// A list or tuple.
     List(Vec<Value>),
     /// A dict, in insertion order; keys may be of any type.
@@ -73,8 +81,9 @@ impl Value {
     /// Text of a `Str`, or of a `StrOrBytes`/`Bytes` that is valid UTF-8.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Str(s) => Some(s),
-            Value::StrOrBytes(b) | Value::Bytes(b) => std::str::from_utf8(b).ok(),
+            Value::Str(s) => Some(s.as_str()),
+            Value::StrOrBytes(b) => std::str::from_utf8(b).ok(),
+            Value::Bytes(b) => std::str::from_utf8(b).ok(),
             _ => None,
         }
     }
@@ -83,7 +92,8 @@ impl Value {
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Value::Str(s) => Some(s.as_bytes()),
-            Value::StrOrBytes(b) | Value::Bytes(b) => Some(b),
+            Value::StrOrBytes(b) => Some(b),
+            Value::Bytes(b) => Some(b),
             _ => None,
         }
     }
@@ -191,9 +201,9 @@ impl Value {
     pub fn resolve_strings(&mut self) {
         match self {
             Value::StrOrBytes(b) => {
-                *self = match std::str::from_utf8(b) {
-                    Ok(s) => Value::Str(s.to_owned()),
-                    Err(_) => Value::Bytes(std::mem::take(b)),
+                *self = match std::mem::take(b).into_text() {
+                    Ok(t) => Value::Str(t),
+                    Err(b) => Value::Bytes(b.into_bytes()),
                 }
             }
             Value::List(l) => l.iter_mut().for_each(Value::resolve_strings),
@@ -223,11 +233,21 @@ impl Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
-        Value::Str(s.to_owned())
+        Value::Str(Text::from(s))
     }
 }
 impl From<String> for Value {
     fn from(s: String) -> Value {
+        Value::Str(Text::from(s))
+    }
+}
+impl From<&String> for Value {
+    fn from(s: &String) -> Value {
+        Value::Str(Text::from(s.as_str()))
+    }
+}
+impl From<Text> for Value {
+    fn from(s: Text) -> Value {
         Value::Str(s)
     }
 }
@@ -330,7 +350,7 @@ impl fmt::Display for Value {
             Value::Bool(true) => f.write_str("True"),
             Value::Bool(false) => f.write_str("False"),
             Value::None => f.write_str("None"),
-            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Str(s) => write!(f, "{:?}", s.as_str()),
             Value::Bytes(b) => write_bytes_repr(f, b),
             Value::StrOrBytes(b) => match std::str::from_utf8(b) {
                 Ok(s) => write!(f, "?{s:?}"),
@@ -371,11 +391,11 @@ mod tests {
     fn accessors() {
         assert_eq!(Value::from("x").as_str(), Some("x"));
         assert_eq!(
-            Value::StrOrBytes(Bytes::from_static(b"x")).as_str(),
+            Value::StrOrBytes(ByteStr::from_static(b"x")).as_str(),
             Some("x")
         );
         assert_eq!(
-            Value::StrOrBytes(Bytes::from_static(b"\xff")).as_str(),
+            Value::StrOrBytes(ByteStr::from_static(b"\xff")).as_str(),
             None
         );
         assert_eq!(Value::Bool(true).as_int(), Some(1));
@@ -423,7 +443,7 @@ mod tests {
         );
         assert_eq!(caps.lookup("encoding.proxy.video.x"), Some(&Value::Int(1)));
         assert_eq!(caps.lookup("session.name"), None);
-        let key = Value::StrOrBytes(Bytes::from_static(b"k"));
+        let key = Value::StrOrBytes(ByteStr::from_static(b"k"));
         let d = Value::Dict(vec![(key, Value::Int(1))]);
         assert_eq!(d.get("k"), Some(&Value::Int(1)));
     }
@@ -446,8 +466,8 @@ mod tests {
     #[test]
     fn resolve_strings_splits_text_from_binary() {
         let mut v = Value::list([
-            Value::StrOrBytes(Bytes::from_static(b"abc")),
-            Value::StrOrBytes(Bytes::from_static(b"\xff")),
+            Value::StrOrBytes(ByteStr::from_static(b"abc")),
+            Value::StrOrBytes(ByteStr::from_static(b"\xff")),
         ]);
         v.resolve_strings();
         assert_eq!(

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use tokio_util::codec::Decoder;
 use xgate_protocol::compression::{decompress, decompress_prefix, Compressor};
 use xgate_protocol::{
-    bencode, peek_packet_type, rencode, rencodeplus, Flags, Frame, FrameCodec, Header,
+    bencode, peek_packet_type, rencode, rencodeplus, ByteStr, Flags, Frame, FrameCodec, Header,
     PacketReader, Value,
 };
 
@@ -35,7 +35,7 @@ fn plus_value() -> impl Strategy<Value = Value> {
         float().prop_map(Value::Float),
         any::<bool>().prop_map(Value::Bool),
         Just(Value::None),
-        ".{0,70}".prop_map(Value::Str),
+        ".{0,70}".prop_map(|s: String| Value::Str(s.into())),
         proptest::collection::vec(any::<u8>(), 0..80).prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 300, 70, |inner| {
@@ -49,8 +49,8 @@ fn plus_value() -> impl Strategy<Value = Value> {
 /// What classic rencode gives back for a value: one string kind, float32 floats.
 fn classic_normal(v: &Value) -> Value {
     match v {
-        Value::Str(s) => Value::StrOrBytes(Bytes::copy_from_slice(s.as_bytes())),
-        Value::Bytes(b) => Value::StrOrBytes(b.clone()),
+        Value::Str(s) => Value::StrOrBytes(s.as_bytes().into()),
+        Value::Bytes(b) => Value::StrOrBytes(b.clone().into()),
         Value::Float(f) => Value::Float(f64::from(*f as f32)),
         Value::List(l) => Value::List(l.iter().map(classic_normal).collect()),
         Value::Dict(d) => Value::Dict(
@@ -68,7 +68,7 @@ fn bencode_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::Int),
         big_int(),
         any::<bool>().prop_map(Value::Bool),
-        ".{0,70}".prop_map(Value::Str),
+        ".{0,70}".prop_map(|s: String| Value::Str(s.into())),
         proptest::collection::vec(any::<u8>(), 0..80).prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 200, 20, |inner| {
@@ -83,8 +83,8 @@ fn bencode_value() -> impl Strategy<Value = Value> {
 fn bencode_normal(v: &Value) -> Value {
     match v {
         Value::Bool(b) => Value::Int(i64::from(*b)),
-        Value::Str(s) => Value::StrOrBytes(Bytes::copy_from_slice(s.as_bytes())),
-        Value::Bytes(b) => Value::StrOrBytes(b.clone()),
+        Value::Str(s) => Value::StrOrBytes(s.as_bytes().into()),
+        Value::Bytes(b) => Value::StrOrBytes(b.clone().into()),
         Value::List(l) => Value::List(l.iter().map(bencode_normal).collect()),
         Value::Dict(d) => Value::Dict(
             d.iter()
@@ -273,8 +273,8 @@ fn zip_bombs_over_the_cap_are_refused() {
 #[test]
 fn str_or_bytes_resolves_in_rencodeplus() {
     let v = Value::list([
-        Value::StrOrBytes(Bytes::from_static(b"text")),
-        Value::StrOrBytes(Bytes::from_static(b"\xff\xfe")),
+        Value::StrOrBytes(ByteStr::from_static(b"text")),
+        Value::StrOrBytes(ByteStr::from_static(b"\xff\xfe")),
     ]);
     let back = rencodeplus::decode(&rencodeplus::encode(&v).unwrap()).unwrap();
     assert_eq!(
