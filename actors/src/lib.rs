@@ -8,10 +8,12 @@
 
 pub mod auth;
 pub mod conn;
+pub mod control;
 pub mod encoder;
 pub mod gateway;
 pub mod listener;
 pub mod pipeline;
+pub mod plugin;
 pub mod registry;
 pub mod relay;
 pub mod upgrade;

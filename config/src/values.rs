@@ -312,6 +312,8 @@ pub const KNOWN_AUTH_MODULES: &[&str] = &[
     "oauth",
     "http-header",
     "scram",
+    // xgate's own: a plug-in actor with role = "auth" decides (docs/control.md).
+    "hook",
 ];
 
 /// One auth module with its options, in xpra's syntax: `name`, `name:opt=v,opt2=v`,

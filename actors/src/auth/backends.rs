@@ -67,6 +67,8 @@ pub enum Backend {
     Exec(ExecAuth),
     /// The unix peer's uid/gid (`uid=`, `gid=`, `allow-owner=`).
     Peercred(PeerCred),
+    /// A plug-in actor with `role = "auth"` decides (`hook:name=X`; see [`super::hook`]).
+    Hook(super::hook::HookAuth),
     /// Another module with a `role=` other than `both`.
     Role {
         /// What the module is used for.
@@ -240,6 +242,7 @@ impl Backend {
                 spec.option("gid"),
                 spec.option("allow-owner"),
             )?),
+            "hook" => Backend::Hook(super::hook::HookAuth::from_options(spec.option("name"))?),
             other => return Err(BackendError::Unsupported(other.to_string())),
         })
     }
@@ -261,6 +264,7 @@ impl Backend {
             },
             Backend::Exec(_) => "exec",
             Backend::Peercred(_) => "peercred",
+            Backend::Hook(_) => "hook",
             Backend::Role { inner, .. } => inner.name(),
         }
     }
@@ -284,7 +288,8 @@ impl Backend {
             Backend::None
             | Backend::Fail
             | Backend::Exec(_)
-            | Backend::Peercred(_) => false,
+            | Backend::Peercred(_)
+            | Backend::Hook(_) => false,
             _ => true,
         }
     }
@@ -297,7 +302,7 @@ impl Backend {
                 ..
             } => false,
             Backend::Role { inner, .. } => inner.decides(),
-            Backend::Exec(_) | Backend::Peercred(_) => true,
+            Backend::Exec(_) | Backend::Peercred(_) | Backend::Hook(_) => true,
             _ => false,
         }
     }
@@ -313,7 +318,8 @@ impl Backend {
             Backend::Role { inner, .. } => inner.uses_client_username(),
             Backend::Multifile { .. }
             | Backend::Sql { .. }
-            | Backend::Exec(_) => true,
+            | Backend::Exec(_)
+            | Backend::Hook(_) => true,
             _ => false,
         }
     }
@@ -324,6 +330,7 @@ impl Backend {
         match self {
             Backend::Role { inner, .. } => inner.decide(ctx),
             Backend::Exec(e) => e.run(ctx),
+            Backend::Hook(h) => h.decide(ctx),
             Backend::Peercred(p) => Ok(p.allows(&ctx.peer)),
             _ => Ok(true),
         }
@@ -341,6 +348,7 @@ impl Backend {
             | Backend::Fail
             | Backend::Reject
             | Backend::Exec(_)
+            | Backend::Hook(_)
             | Backend::Peercred(_) => Some(Vec::new()),
             Backend::Password { value } => Some(vec![pw(value)]),
             Backend::Env { name } => Some(

@@ -444,6 +444,13 @@ async fn authenticate(
             tree.push((Value::from("auth"), auth_info(shared)));
             reply(conn, Value::Dict(tree)).await
         }
+        Some("command") => {
+            // xpra's `control` request: one control command, answered by `command_response`.
+            let args = crate::control::xpra::command_args(&hello);
+            info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, command = ?args, "control command");
+            let (code, text) = crate::control::xpra::run_command(&shared.registry, &args).await;
+            reply(conn, crate::control::xpra::command_reply(code, &text)).await
+        }
         Some("stop") if settings.allow_stop => {
             info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "stop requested");
             send(

@@ -11,6 +11,7 @@ pub mod challenge;
 pub mod exec;
 pub mod failures;
 pub mod handshake;
+pub mod hook;
 pub mod peercred;
 pub mod sql;
 

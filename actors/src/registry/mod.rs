@@ -99,6 +99,16 @@ pub struct GetRegistryInfo;
 #[rtype(result = "()")]
 pub struct UpdateRegistryConfig(pub RegistryConfig);
 
+/// Where the registry republishes every [`GatewayEvent`] it receives, for the control socket's
+/// `subscribe` and for plug-ins. Made by the binary and handed to each registry incarnation
+/// ([`SessionRegistry::with_events`]), so that subscriptions outlive a registry restart.
+pub type EventHub = tokio::sync::broadcast::Sender<GatewayEvent>;
+
+/// A new [`EventHub`]; a subscriber more than 1024 events behind misses the oldest.
+pub fn event_hub() -> EventHub {
+    tokio::sync::broadcast::channel(1024).0
+}
+
 /// The SessionRegistry actor. Start it once (`SessionRegistry::new(config).start()`).
 #[derive(Debug)]
 pub struct SessionRegistry {
@@ -110,6 +120,8 @@ pub struct SessionRegistry {
     counters: Counters,
     /// Session lookups answered, for `info`.
     lookups: u64,
+    /// Where events are republished, if anyone listens.
+    events: Option<EventHub>,
 }
 
 impl SessionRegistry {
@@ -120,7 +132,14 @@ impl SessionRegistry {
             connections: ConnectionTable::default(),
             counters: Counters::default(),
             lookups: 0,
+            events: None,
         }
+    }
+
+    /// Republishes every [`GatewayEvent`] on `hub`.
+    pub fn with_events(mut self, hub: EventHub) -> Self {
+        self.events = Some(hub);
+        self
     }
 
     /// The info tree (see [`GetRegistryInfo`]).
@@ -249,6 +268,10 @@ impl Handler<GatewayEvent> for SessionRegistry {
 
     fn handle(&mut self, msg: GatewayEvent, _ctx: &mut Context<Self>) {
         self.counters.record(&msg);
+        if let Some(hub) = &self.events {
+            // No subscriber is not an error.
+            let _ = hub.send(msg.clone());
+        }
         if let GatewayEvent::ConnectionClosed { id, .. } = &msg {
             // a relay that ends reports it; its row goes even if it never unregisters
             self.connections.remove(*id);

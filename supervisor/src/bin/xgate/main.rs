@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! xgate run [--config FILE] [--bind-tcp=ADDR ...]   run the gateway (xpra's option names)
+//! xgate ctl [--json] COMMAND [ARGS]                talk to a running gateway
 //! xgate auth-db DATABASE COMMAND [ARGS]          xpra's sqlite tool (create, add, remove, list, authenticate)
 //! xgate version                                    print the version
 //! ```
@@ -9,6 +10,8 @@
 
 mod authdb;
 mod bind;
+mod control;
+mod ctl;
 mod privileges;
 mod run;
 mod state;
@@ -38,6 +41,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         options: Vec<String>,
     },
+    /// Talk to a running gateway through its control socket (`xgate ctl help`).
+    Ctl(ctl::CtlArgs),
     /// Manage a user database like xpra's sqlite tool: `create`, `add username password [uid gid
     /// displays env_options session_options]`, `remove username [password]`, `list`,
     /// `authenticate username password`. DATABASE is a sqlite file, `sqlite:///PATH` or
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Ctl(args) => ctl::ctl(&args),
         Command::Version => {
             println!("xgate {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

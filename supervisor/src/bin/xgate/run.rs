@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing_subscriber::EnvFilter;
 use xgate_actors::auth::AuthSettings;
 use xgate_actors::gateway::GatewayIdentity;
 use xgate_actors::listener::ConnectionLimits;
@@ -13,12 +12,12 @@ use xgate_actors::relay::RelaySettings;
 use xgate_actors::upgrade::UpgradeSettings;
 use xgate_config::Config;
 
-use crate::{bind, privileges, state, tree};
+use crate::{bind, control, privileges, state, tree};
 
 /// How long the tree has to stop gracefully before what is left is aborted.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-fn init_logging(cfg: &Config) {
+fn init_logging(cfg: &Config) -> control::LogHandle {
     let directives = match std::env::var("XGATE_LOG") {
         Ok(v) if !v.is_empty() => v,
         _ => {
@@ -30,22 +29,24 @@ fn init_logging(cfg: &Config) {
             }
         }
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(directives))
-        .with_writer(std::io::stderr)
-        .try_init();
+    control::init_logging(&directives)
 }
 
 /// Runs the gateway with `xgate run`'s options.
 pub(crate) fn run(options: &[String]) -> Result<(), String> {
     let cfg = xgate_config::load_from_args(options).map_err(|e| e.to_string())?;
-    init_logging(&cfg);
+    let log = init_logging(&cfg);
     let owner = privileges::service_ids(cfg.uid.as_ref(), cfg.gid.as_ref());
     let created = state::ensure_password_files(&cfg, owner)?;
     // TLS files are read (and a default certificate generated) before root is dropped.
     let (upgrade, tls_notes) =
         UpgradeSettings::from_config(&cfg, owner).map_err(|e| e.to_string())?;
     let bound = bind::bind_all(&cfg)?;
+    // The control socket and the metrics listener, bound as root too; plug-ins checked.
+    let control_bind = control::bind_control(cfg.control_socket.as_deref(), owner);
+    let metrics_bind = control::bind_metrics(cfg.bind_metrics)?;
+    let kinds = xgate_actors::plugin::PluginKinds::builtin();
+    let actors = control::plugin_configs(&cfg, &kinds)?;
     let user = privileges::drop_root(cfg.uid.as_ref(), cfg.gid.as_ref())?;
     let identity = GatewayIdentity::new();
 
@@ -92,6 +93,21 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
         cfg.max_connections as usize,
         cfg.max_connections_per_address as usize,
     );
+    let live = control::Live::new(
+        registry.clone(),
+        auth.clone(),
+        options.to_vec(),
+        identity.clone(),
+        log,
+        Arc::clone(&limits),
+    );
+    let extras = control::Extras {
+        live: std::rc::Rc::clone(&live),
+        control: control_bind,
+        metrics: metrics_bind,
+        actors,
+        kinds,
+    };
     let system = actix::System::new();
     system.block_on(async move {
         // One arbiter per core carries the relays; handshakes and actors stay on this one.
@@ -117,8 +133,10 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             bound,
             limits,
             stop: stop_tx,
+            extras,
         })
         .start_root();
+        live.root.replace(root.addr().cloned());
         let signals = xgate_supervisor::ShutdownSignals::install().map_err(|e| e.to_string())?;
         let reason = tokio::select! {
             reason = xgate_supervisor::shutdown_on_signals(root, signals, SHUTDOWN_GRACE) => reason,

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 use xgate_actors::auth::{AuthSettings, Authenticator, StopGateway};
-use xgate_actors::listener::{ConnectionIds, ConnectionLimits, Listener};
+use xgate_actors::listener::{ConnectionLimits, Listener};
 use xgate_actors::pipeline::Authenticated;
 use xgate_actors::registry::{RegistryConfig, SessionRegistry};
 use xgate_actors::relay::{ProxyRelay, RelaySettings};
@@ -50,6 +50,8 @@ pub(crate) struct TreeParts {
     pub(crate) limits: Arc<ConnectionLimits>,
     /// Where an allowed `stop` request goes.
     pub(crate) stop: tokio::sync::mpsc::UnboundedSender<()>,
+    /// The control socket, metrics listener and plug-ins, and the state reloads change.
+    pub(crate) extras: crate::control::Extras,
 }
 
 /// A cell holding the current address of a supervised actor, for the children started after it.
@@ -103,22 +105,30 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
         bound,
         limits,
         stop,
+        extras,
     } = parts;
+    // Restarted registries and authenticators take the configuration a reload left.
+    let live = Rc::clone(&extras.live);
+    live.registry_config.replace(registry);
+    live.auth_settings.replace(auth);
     let registry_addr: Cell<Addr<SessionRegistry>> = cell();
     let connections_addr: Cell<Addr<DynamicSupervisor<RelaySlot>>> = cell();
     let starter_addr: Cell<Addr<Starter>> = cell();
     let auth_addr: Cell<Addr<Authenticator>> = cell();
     let upgrade_addr: Cell<Addr<TransportUpgrade>> = cell();
     let stopper = Stopper(stop).start();
-    let ids = Arc::new(ConnectionIds::default());
+    let ids = Arc::clone(&live.ids);
 
     let registry_spec = {
         let out = Rc::clone(&registry_addr);
+        let live = Rc::clone(&live);
         ChildSpec::actor_with(
             "registry",
             move |ctx: &mut Context<SessionRegistry>, _exit| {
                 out.replace(Some(ctx.address()));
-                SessionRegistry::new(registry.clone())
+                live.registry.replace(Some(ctx.address()));
+                SessionRegistry::new(live.registry_config.borrow().clone())
+                    .with_events(live.hub.clone())
             },
         )
     };
@@ -169,6 +179,7 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
     };
 
     let auth_spec = {
+        let live = Rc::clone(&live);
         let registry_addr = Rc::clone(&registry_addr);
         let starter_addr = Rc::clone(&starter_addr);
         let out = Rc::clone(&auth_addr);
@@ -176,6 +187,7 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
             "authenticator",
             move |ctx: &mut Context<Authenticator>, _exit| {
                 out.replace(Some(ctx.address()));
+                live.authenticator.replace(Some(ctx.address()));
                 let registry = registry_addr
                     .borrow()
                     .clone()
@@ -185,7 +197,7 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
                     .clone()
                     .unwrap_or_else(|| Starter { connections: None }.start());
                 Authenticator::new(
-                    auth.clone(),
+                    live.auth_settings.borrow().clone(),
                     registry,
                     starter.recipient(),
                     stopper.clone().recipient(),
@@ -195,12 +207,14 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
     };
 
     let upgrade_spec = {
+        let live = Rc::clone(&live);
         let auth_addr = Rc::clone(&auth_addr);
         let out = Rc::clone(&upgrade_addr);
         ChildSpec::actor_with(
             "upgrade",
             move |ctx: &mut Context<TransportUpgrade>, _exit| {
                 out.replace(Some(ctx.address()));
+                live.upgrade.replace(Some(ctx.address()));
                 let auth = auth_addr.borrow().clone();
                 match auth {
                     Some(auth) => TransportUpgrade::new(Arc::clone(&upgrade), auth.recipient()),
@@ -212,6 +226,11 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
 
     let listeners_spec = {
         let upgrade_addr = Rc::clone(&upgrade_addr);
+        let live = Rc::clone(&live);
+        for b in &bound {
+            let entry = (b.info.name.clone(), b.socket.local_name());
+            live.listeners.borrow_mut().push(entry);
+        }
         let bound = Rc::new(bound);
         ChildSpec::supervisor("listeners", move || {
             let mut sup = Supervisor::new("listeners", Strategy::OneForOne)
@@ -222,37 +241,47 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
                 let socket = b.socket.clone();
                 let limits = Arc::clone(&limits);
                 let ids = Arc::clone(&ids);
-                sup = sup.child(ChildSpec::actor(info.name.clone(), move || {
-                    let upgrade = upgrade_addr.borrow().clone();
-                    let upgrade = match upgrade {
-                        Some(u) => u.recipient(),
-                        None => unreachable_auth(Arc::new(UpgradeSettings::plain(
-                            std::time::Duration::from_secs(1),
-                        )))
-                        .start()
-                        .recipient(),
-                    };
-                    Listener::new(
-                        info.clone(),
-                        socket.clone(),
-                        upgrade,
-                        Arc::clone(&limits),
-                        Arc::clone(&ids),
-                    )
-                }));
+                let live = Rc::clone(&live);
+                let path = format!("root/listeners/{}", info.name);
+                sup = sup.child(ChildSpec::actor_with(
+                    info.name.clone(),
+                    move |ctx: &mut Context<Listener>, exit| {
+                        live.register_killable(path.clone(), exit, ctx.address().recipient());
+                        let upgrade = upgrade_addr.borrow().clone();
+                        let upgrade = match upgrade {
+                            Some(u) => u.recipient(),
+                            None => unreachable_auth(Arc::new(UpgradeSettings::plain(
+                                std::time::Duration::from_secs(1),
+                            )))
+                            .start()
+                            .recipient(),
+                        };
+                        Listener::new(
+                            info.clone(),
+                            socket.clone(),
+                            upgrade,
+                            Arc::clone(&limits),
+                            Arc::clone(&ids),
+                        )
+                    },
+                ));
             }
-            sup
+            sup.child(crate::control::added_listeners_spec(&live))
         })
     };
 
-    Supervisor::new("root", Strategy::RestForOne)
+    let root = Supervisor::new("root", Strategy::RestForOne)
         .intensity(Intensity::new(3, std::time::Duration::from_secs(10)))
+        .events(live.bus.clone())
         .child(registry_spec)
         .child(connections_spec)
         .child(starter_spec)
         .child(auth_spec)
         .child(upgrade_spec)
-        .child(listeners_spec)
+        .child(listeners_spec);
+    crate::control::children(extras)
+        .into_iter()
+        .fold(root, Supervisor::child)
 }
 
 /// An upgrade stage with nowhere to send connections. The tree starts children in order, so this
