@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+use xgate_protocol::chunks::MAX_PENDING_CHUNKS;
 use xgate_protocol::header::HEADER_SIZE;
 use xgate_protocol::{peek_packet_type, Frame, Header, PacketType};
 
@@ -72,30 +73,39 @@ where
 {
     let mut out: VecDeque<Bytes> = VecDeque::new();
     let mut inject_open = true;
-    // Raw chunks (index > 0) were relayed and their main chunk has not followed yet: a packet
-    // of the gateway's own written now would land between them, and the receiver would splice
-    // those raw chunks into it. Injected packets wait in `held` until the main chunk is out.
-    let mut mid_packet = false;
-    let mut held: Vec<Bytes> = Vec::new();
+    // Raw chunks (index > 0) of the packet in progress, held until its main chunk arrives: a
+    // packet is written whole or not at all, so a packet of the gateway's own (a ping, a final
+    // disconnect) can be written at any moment without landing between a packet's chunks, and a
+    // source that dies mid-packet leaves no stray chunks for the receiver to splice.
+    let mut partial: Vec<Bytes> = Vec::new();
     loop {
         // Split every complete chunk in the buffer.
         let mut end = None;
         loop {
             match split_chunk(&mut buf, watch.max_size) {
+                Ok(Some((header, wire))) if header.index != 0 => {
+                    if partial.len() >= MAX_PENDING_CHUNKS {
+                        end = Some(End::Protocol(format!(
+                            "more than {MAX_PENDING_CHUNKS} raw chunks before a main chunk"
+                        )));
+                        break;
+                    }
+                    partial.push(wire);
+                }
                 Ok(Some((header, wire))) => {
-                    mid_packet = header.index != 0;
                     let action = inspect(&header, &wire, &watch.ping_sid);
                     match action {
-                        Action::Forward => out.push_back(wire),
-                        Action::Swallow => {}
+                        Action::Forward => {
+                            out.extend(partial.drain(..));
+                            out.push_back(wire);
+                        }
+                        Action::Swallow => partial.clear(),
                         Action::ForwardThenEnd(reason) => {
+                            out.extend(partial.drain(..));
                             out.push_back(wire);
                             end = Some(End::Disconnect(reason));
                             break;
                         }
-                    }
-                    if !mid_packet && !held.is_empty() {
-                        out.extend(held.drain(..));
                     }
                 }
                 Ok(None) => break,
@@ -126,12 +136,7 @@ where
             biased;
             msg = inject.recv(), if inject_open => match msg {
                 Some(Inject::Packet(frames)) => {
-                    let frames = frames.into_iter().map(|f| Bytes::from(f.to_wire()));
-                    if mid_packet {
-                        held.extend(frames);
-                    } else {
-                        out.extend(frames);
-                    }
+                    out.extend(frames.into_iter().map(|f| Bytes::from(f.to_wire())));
                 }
                 Some(Inject::Last(frames)) => {
                     out.extend(frames.into_iter().map(|f| Bytes::from(f.to_wire())));
@@ -396,11 +401,18 @@ mod tests {
         gate_tx.send(()).unwrap();
         let (end, _, out) = task.await.unwrap();
         assert!(matches!(end, End::Disconnect(_)), "{end:?}");
-        let mut expected = big[0].to_wire();
+        // The raw chunk is held until its main chunk arrives, so the ping goes out first and
+        // the draw follows whole.
+        let mut expected = ping[0].to_wire();
+        expected.extend(big[0].to_wire());
         expected.extend(big[1].to_wire());
-        expected.extend(ping[0].to_wire());
         expected.extend(disconnect);
-        assert_eq!(out, expected, "the ping must follow the whole draw packet");
+        assert!(
+            out == expected,
+            "the ping must not split the draw packet ({} vs {} bytes)",
+            out.len(),
+            expected.len()
+        );
     }
 
     #[tokio::test]
@@ -416,5 +428,39 @@ mod tests {
         .await;
         assert!(matches!(end, End::Protocol(_)));
         assert!(out.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_final_disconnect_mid_packet_leaves_no_stray_raw_chunk() {
+        use tokio::io::AsyncWriteExt;
+        let w = PacketWriter::new(PacketEncoder::RencodePlus, Compressor::None, 0);
+        let draw = w
+            .encode(&Value::list([
+                Value::from("draw"),
+                Value::from(vec![1u8; 100_000]),
+            ]))
+            .unwrap();
+        assert!(
+            draw.len() > 1,
+            "the draw must travel as a raw chunk and a main chunk"
+        );
+        let (mut server, src) = tokio::io::duplex(1 << 20);
+        // Only the raw chunk arrives; the server then hangs.
+        server.write_all(&draw[0].to_wire()).await.unwrap();
+        let (tx, rx) = mpsc::channel(1);
+        let bye = w
+            .encode(&Value::list(["disconnect", "server shutdown"]))
+            .unwrap();
+        let expected: Vec<u8> = bye.iter().flat_map(Frame::to_wire).collect();
+        let pumping = tokio::spawn(pump(src, Vec::new(), BytesMut::new(), watch(), rx));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tx.send(Inject::Last(bye)).await.unwrap();
+        let (end, _, out) = pumping.await.unwrap();
+        assert!(matches!(end, End::Stopped), "{end:?}");
+        assert_eq!(
+            out, expected,
+            "only the whole disconnect packet may be written"
+        );
+        drop(server);
     }
 }
