@@ -1,0 +1,124 @@
+//! Helpers shared by the encoder tests: an Xvfb, and FFmpeg decoding the way xpra's clients do.
+#![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ffmpeg_next as ff;
+use xgate_messages::encode::VideoCodec;
+
+/// An Xvfb killed on drop.
+pub struct Xvfb {
+    child: Child,
+    /// Its display name (`:N`).
+    pub display: String,
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Xvfb {
+    /// Starts `Xvfb :N -screen 0 WxHx24` on a free display number; panics (loudly) without Xvfb.
+    pub fn start(width: u32, height: u32) -> Xvfb {
+        assert!(
+            Path::new("/usr/bin/Xvfb").exists(),
+            "/usr/bin/Xvfb is missing: run scripts/setup-deps"
+        );
+        let base = 260 + (std::process::id() % 200);
+        for n in base..base + 100 {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            {
+                continue;
+            }
+            let display = format!(":{n}");
+            let child = Command::new("/usr/bin/Xvfb")
+                .args([
+                    display.as_str(),
+                    "-screen",
+                    "0",
+                    &format!("{width}x{height}x24"),
+                    "-nolisten",
+                    "tcp",
+                    "-br",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting Xvfb");
+            let x = Xvfb { child, display };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if x11rb::connect(Some(&x.display)).is_ok() {
+                    return x;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            panic!("Xvfb {} did not start", x.display);
+        }
+        panic!("no free X display");
+    }
+}
+
+/// Decodes each frame on its own (one packet in, one picture out at once, as xpra's avcodec2
+/// decoder requires) and returns the pictures as packed RGB24 with their decoder pixel format.
+pub fn decode_each(
+    codec: VideoCodec,
+    frames: &[bytes::Bytes],
+) -> Vec<(ff::format::Pixel, u32, u32, Vec<u8>)> {
+    ff::init().unwrap();
+    let id = match codec {
+        VideoCodec::H264 => ff::codec::Id::H264,
+        VideoCodec::Vp8 => ff::codec::Id::VP8,
+        VideoCodec::Vp9 => ff::codec::Id::VP9,
+    };
+    let dec = ff::decoder::find(id).unwrap();
+    let mut d = ff::codec::context::Context::new_with_codec(dec)
+        .decoder()
+        .video()
+        .unwrap();
+    let mut out = Vec::new();
+    for (i, data) in frames.iter().enumerate() {
+        d.send_packet(&ff::Packet::copy(data)).unwrap();
+        let mut pic = ff::frame::Video::empty();
+        d.receive_frame(&mut pic)
+            .unwrap_or_else(|e| panic!("frame {i}: no picture at once: {e}"));
+        let mut rgb = ff::frame::Video::empty();
+        ff::software::scaling::Context::get(
+            pic.format(),
+            pic.width(),
+            pic.height(),
+            ff::format::Pixel::RGB24,
+            pic.width(),
+            pic.height(),
+            ff::software::scaling::Flags::BICUBIC,
+        )
+        .unwrap()
+        .run(&pic, &mut rgb)
+        .unwrap();
+        let w = rgb.width() as usize * 3;
+        let stride = rgb.stride(0);
+        let mut packed = Vec::new();
+        for row in rgb.data(0).chunks(stride).take(rgb.height() as usize) {
+            packed.extend_from_slice(&row[..w]);
+        }
+        out.push((pic.format(), pic.width(), pic.height(), packed));
+    }
+    out
+}
+
+/// The RGB pixel at (x, y) of a packed RGB24 picture of width `w`.
+pub fn pixel(rgb: &[u8], w: u32, x: u32, y: u32) -> [u8; 3] {
+    let i = (y as usize * w as usize + x as usize) * 3;
+    [rgb[i], rgb[i + 1], rgb[i + 2]]
+}
+
+/// Whether two colours differ by at most `tol` per channel.
+pub fn close(a: [u8; 3], b: [u8; 3], tol: u8) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tol)
+}
