@@ -2,6 +2,9 @@
 //! clients attached, xpra's own `info` and `control` requests against the gateway, and the
 //! metrics listener (its text checked against the Prometheus exposition-format rules).
 
+// Tests panic on what they did not expect.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -62,11 +65,14 @@ fn find<'a>(node: &'a Value, name: &str) -> Option<&'a Value> {
         .find_map(|c| find(c, name))
 }
 
+/// One sample: metric name, labels, value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
 /// Checks text against the Prometheus text exposition format (0.0.4): every sample's family
 /// has one `# TYPE` (counter, gauge, ...) before its samples, names match
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`, labels are `name="escaped value"` separated by commas, values
 /// are floats, families are not split, and the text ends with a newline. Returns the samples.
-pub fn parse_prometheus(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+pub fn parse_prometheus(text: &str) -> Vec<Sample> {
     fn name_ok(n: &str) -> bool {
         let mut c = n.chars();
         matches!(c.next(), Some(x) if x.is_ascii_alphabetic() || x == '_' || x == ':')
@@ -220,11 +226,7 @@ pub fn parse_prometheus(text: &str) -> Vec<(String, Vec<(String, String)>, f64)>
     samples
 }
 
-fn value_of(
-    samples: &[(String, Vec<(String, String)>, f64)],
-    name: &str,
-    label: Option<(&str, &str)>,
-) -> f64 {
+fn value_of(samples: &[Sample], name: &str, label: Option<(&str, &str)>) -> f64 {
     samples
         .iter()
         .find(|(n, l, _)| {

@@ -3,6 +3,9 @@
 //! shipped exec auth hook (examples/auth-hook.sh) allows and refuses, and when its process is
 //! killed its supervisor restarts it and authentication keeps working.
 
+// Tests panic on what they did not expect.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -285,7 +285,7 @@ impl Filter {
     fn new(events: Option<&[String]>) -> Result<Filter, ControlError> {
         let asked: Vec<&str> = match events {
             None => vec!["all"],
-            Some(e) if e.is_empty() => vec!["all"],
+            Some([]) => vec!["all"],
             Some(e) => e.iter().map(String::as_str).collect(),
         };
         let mut names = Vec::new();

@@ -287,6 +287,7 @@ fn from_object(mut obj: serde_json::Map<String, Value>) -> Parsed {
             )),
         };
     }
+    let has_arguments = obj.len() > 1;
     let request = serde_json::from_value::<Request>(Value::Object(obj)).map_err(|e| {
         let msg = e.to_string();
         let msg = if msg.starts_with("unknown variant") {
@@ -299,6 +300,21 @@ fn from_object(mut obj: serde_json::Map<String, Value>) -> Parsed {
         };
         ControlError::new(ErrorKind::BadRequest, msg)
     });
+    // serde does not refuse unknown fields next to a variant without arguments.
+    let request = match request {
+        Ok(
+            r @ (Request::Info
+            | Request::Connections
+            | Request::Tree
+            | Request::Reload
+            | Request::Metrics
+            | Request::Help),
+        ) if has_arguments => Err(ControlError::new(
+            ErrorKind::BadRequest,
+            format!("'{}' takes no arguments", r.name()),
+        )),
+        other => other,
+    };
     Parsed {
         command,
         tag,
