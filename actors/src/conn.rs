@@ -146,11 +146,13 @@ pub fn writer_for_hello(hello: &Value, encoder: PacketEncoder, default_level: u8
         .map(|l| l.clamp(0, 9) as u8)
         .unwrap_or(default_level);
     let mut writer = PacketWriter::new(encoder, compressor, level);
-    // xpra 3.x has no flush flag and ignores it, 6.x always sets it; follow the peer's own hello.
+    // xpra 6.x always sets the flush flag; 3.x's Python client ignores it, but 3.x's HTML5 client
+    // (bencode) refuses any flag it does not know ("we can't handle this protocol flag yet: 8").
+    // Follow the peer's own hello, else set it only for rencodeplus peers (xpra >= 4.3).
     writer.flush = hello
         .lookup("flush")
         .and_then(Value::as_bool)
-        .unwrap_or(true);
+        .unwrap_or(encoder == PacketEncoder::RencodePlus);
     writer.chunks = hello
         .lookup("chunks")
         .and_then(Value::as_bool)
