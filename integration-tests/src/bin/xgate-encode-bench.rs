@@ -4,9 +4,10 @@
 //!
 //! ```text
 //! cargo run --release -p xgate-integration-tests --bin xgate-encode-bench -- \
-//!     [--encoder libx264] [--frames 60] [--passes 5] [--overload-secs 10] [--work DIR]
+//!     [--encoder libx264] [--frames 60] [--passes 5] [--rounds 3] [--overload-secs 10]
+//!     [--overload-windows 4] [--work DIR]
 //! ```
-//! Needs `Xvfb`, `ffmpeg` and ImageMagick's `convert`/`display` (scripts/setup-deps installs them).
+//! Needs `Xvfb`, `ffmpeg`, `xterm` and ImageMagick's `convert` (scripts/setup-deps installs them).
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -31,6 +32,7 @@ struct Options {
     passes: usize,
     overload_secs: u64,
     overload_windows: u64,
+    rounds: usize,
     work: PathBuf,
 }
 
@@ -41,6 +43,7 @@ fn parse() -> Options {
         passes: 5,
         overload_secs: 10,
         overload_windows: 4,
+        rounds: 3,
         work: std::env::temp_dir().join(format!("xgate-encode-bench-{}", std::process::id())),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +58,7 @@ fn parse() -> Options {
             "--overload-windows" => {
                 o.overload_windows = val().parse().unwrap_or(o.overload_windows)
             }
+            "--rounds" => o.rounds = val().parse::<usize>().unwrap_or(o.rounds).max(1),
             "--work" => o.work = PathBuf::from(val()),
             other => {
                 eprintln!("unknown option {other}");
@@ -120,25 +124,51 @@ fn start_xvfb(work: &Path) -> (Kill, String) {
     panic!("no free X display number in 150..250");
 }
 
-/// Puts a picture with detail everywhere on the root window (ImageMagick plasma fractal) and an
-/// xterm running `top`, so that frames look like a desktop with moving content.
-fn dress(display: &str, work: &Path) -> Vec<Kill> {
-    let bg = work.join("plasma.png");
-    let ok = Command::new("convert")
-        .args(["-size", "1920x1080", "-seed", "7", "plasma:fractal"])
-        .arg(&bg)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "ImageMagick convert failed");
+/// Puts a picture with detail everywhere on the root window (ImageMagick plasma fractal, drawn
+/// with PutImage) and an xterm running `top`, so that frames look like a desktop with moving content.
+fn dress(display: &str) -> Vec<Kill> {
+    let out = Command::new("convert")
+        .args([
+            "-size",
+            "1920x1080",
+            "-seed",
+            "7",
+            "plasma:fractal",
+            "-depth",
+            "8",
+            "BGRA:-",
+        ])
+        .output()
+        .expect("ImageMagick convert");
+    assert!(
+        out.status.success() && out.stdout.len() == 1920 * 1080 * 4,
+        "ImageMagick convert failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (conn, screen) = x11rb::connect(Some(display)).expect("x11 connect");
+    let root = conn.setup().roots[screen].root;
+    let gc = conn.generate_id().expect("gc id");
+    conn.create_gc(gc, root, &CreateGCAux::new())
+        .expect("create gc");
+    let rows = 64usize;
+    for (i, chunk) in out.stdout.chunks(1920 * 4 * rows).enumerate() {
+        let h = (chunk.len() / (1920 * 4)) as u16;
+        conn.put_image(
+            x11rb::protocol::xproto::ImageFormat::Z_PIXMAP,
+            root,
+            gc,
+            1920,
+            h,
+            0,
+            (i * rows) as i16,
+            0,
+            24,
+            chunk,
+        )
+        .expect("PutImage");
+    }
+    let _ = conn.get_input_focus().map(|c| c.reply());
     let mut kids = Vec::new();
-    let st = Command::new("display")
-        .env("DISPLAY", display)
-        .args(["-window", "root"])
-        .arg(&bg)
-        .status()
-        .expect("ImageMagick display");
-    assert!(st.success(), "display -window root failed");
     if let Ok(c) = Command::new("xterm")
         .env("DISPLAY", display)
         .args(["-geometry", "120x40+1000+80", "-e", "top", "-d", "0.2"])
@@ -280,7 +310,7 @@ fn key(window: u64) -> StreamKey {
 
 fn main() {
     let o = parse();
-    for p in ["Xvfb", "ffmpeg", "convert", "display", "xterm"] {
+    for p in ["Xvfb", "ffmpeg", "convert", "xterm"] {
         need(p);
     }
     std::fs::create_dir_all(&o.work).expect("work dir");
@@ -317,7 +347,7 @@ fn main() {
 
     // 1. Frames from Xvfb through x11rb.
     let (_xvfb, display) = start_xvfb(&o.work);
-    let _kids = dress(&display, &o.work);
+    let _kids = dress(&display);
     let (frames, grab) = capture(&display, o.frames);
     let mut g = grab.clone();
     g.sort();
@@ -340,15 +370,12 @@ fn main() {
     let _ = std::fs::read(&raw);
     let args = ffmpeg_args(&o.encoder, &raw, o.passes);
     println!("baseline: ffmpeg {}", args.join(" "));
-    let t = Instant::now();
-    let st = Command::new("ffmpeg").args(&args).status().expect("ffmpeg");
-    let cli = t.elapsed();
-    assert!(st.success(), "ffmpeg failed");
-    let cli_fps = total as f64 / cli.as_secs_f64();
-    println!(
-        "ffmpeg CLI: {total} frames in {:.2} s = {cli_fps:.1} fps",
-        cli.as_secs_f64()
-    );
+    let run_cli = move || {
+        let t = Instant::now();
+        let st = Command::new("ffmpeg").args(&args).status().expect("ffmpeg");
+        assert!(st.success(), "ffmpeg failed");
+        total as f64 / t.elapsed().as_secs_f64()
+    };
 
     let sys = actix::System::new();
     sys.block_on(async move {
@@ -368,28 +395,42 @@ fn main() {
             tag: i as u64,
         };
 
-        // 3. Throughput: one window, two frames outstanding (one encoding, one waiting).
-        let t = Instant::now();
-        let mut inflight = std::collections::VecDeque::new();
-        let mut bytes = 0usize;
-        for i in 0..total {
-            inflight.push_back(pool.send(req(i, 1)));
-            if inflight.len() >= 2 {
-                if let Some(f) = inflight.pop_front() {
-                    bytes += f.await.expect("mailbox").expect("encode").data.len();
+        // 3. Throughput, interleaved with the CLI run (the machine is shared: alternating
+        //    rounds see the same background load): one window, two frames outstanding (one
+        //    encoding, one waiting); a new window per round, so each round starts a stream.
+        let mut ratios = Vec::new();
+        for round in 0..o.rounds {
+            let cli_fps = run_cli();
+            let t = Instant::now();
+            let mut inflight = std::collections::VecDeque::new();
+            let mut bytes = 0usize;
+            let window = 100 + round as u64;
+            for i in 0..total {
+                inflight.push_back(pool.send(req(i, window)));
+                if inflight.len() >= 2 {
+                    if let Some(f) = inflight.pop_front() {
+                        bytes += f.await.expect("mailbox").expect("encode").data.len();
+                    }
                 }
             }
+            while let Some(f) = inflight.pop_front() {
+                bytes += f.await.expect("mailbox").expect("encode").data.len();
+            }
+            let pool_fps = total as f64 / t.elapsed().as_secs_f64();
+            ratios.push(pool_fps / cli_fps);
+            println!(
+                "round {round}: ffmpeg CLI {cli_fps:.1} fps, EncoderPool {pool_fps:.1} fps = {:.1} % of the CLI ({:.1} KiB/frame)",
+                100.0 * pool_fps / cli_fps,
+                bytes as f64 / total as f64 / 1024.0
+            );
         }
-        while let Some(f) = inflight.pop_front() {
-            bytes += f.await.expect("mailbox").expect("encode").data.len();
-        }
-        let pool_time = t.elapsed();
-        let pool_fps = total as f64 / pool_time.as_secs_f64();
+        ratios.sort_by(|a, b| a.total_cmp(b));
         println!(
-            "EncoderPool: {total} frames in {:.2} s = {pool_fps:.1} fps ({:.1} % of the CLI), {:.1} KiB/frame",
-            pool_time.as_secs_f64(),
-            100.0 * pool_fps / cli_fps,
-            bytes as f64 / total as f64 / 1024.0
+            "EncoderPool / ffmpeg CLI over {} rounds: median {:.1} %, min {:.1} %, max {:.1} %",
+            ratios.len(),
+            100.0 * ratios[ratios.len() / 2],
+            100.0 * ratios[0],
+            100.0 * ratios[ratios.len() - 1]
         );
 
         // 4. Latency: one frame at a time, from send to answer (a fresh window: frame 0 included).
@@ -423,6 +464,7 @@ fn main() {
         let deadline = Instant::now() + Duration::from_secs(o.overload_secs);
         let mut answers = Vec::new();
         let mut peak_rss = rss_before;
+        let mut series: Vec<u64> = Vec::new();
         let mut i = 0usize;
         let mut tick = tokio::time::interval(period);
         let started = Instant::now();
@@ -437,6 +479,9 @@ fn main() {
             i += 1;
             if i % 10 == 0 {
                 peak_rss = peak_rss.max(rss_kb("VmRSS:"));
+            }
+            if i as f64 % offered_fps < 1.0 {
+                series.push(rss_kb("VmRSS:") / 1024);
             }
         }
         let submitted = i;
@@ -471,8 +516,8 @@ fn main() {
             info.counters.peak_queue_depth, info.queue_limit
         );
         println!(
-            "overload: RSS before {} MiB, sampled peak {} MiB, VmHWM {} MiB (the {} captured frames themselves hold {} MiB)",
-            rss_before / 1024, peak_rss / 1024, hwm / 1024, frames.len(),
+            "overload: RSS before {} MiB, each second {:?} MiB, sampled peak {} MiB, VmHWM {} MiB (the {} captured frames themselves hold {} MiB)",
+            rss_before / 1024, series, peak_rss / 1024, hwm / 1024, frames.len(),
             frames.iter().map(|f| f.data.len()).sum::<usize>() / (1 << 20)
         );
     });
