@@ -168,6 +168,10 @@ fn gateway(dir: &TestDir, auth: String) -> Gateway {
 fn bench_handshakes_sqlite_100k_users() {
     let (uid, gid) = ids();
     let dir = TestDir::new("users-bench-sqlite");
+    // The baseline: the same handshake with no lookup at all (`allow` takes any response).
+    let gw = gateway(&dir, "--tcp-auth=allow".into());
+    report("baseline, allow (no database)", measure(&gw));
+    drop(gw);
     // xgate's schema (xpra's table plus an index on username) and xpra's own (no index).
     for (name, indexed) in [("xgate-auth-db", true), ("xpra-schema", false)] {
         let db = dir.join(&format!("{name}.sdb"));
@@ -189,6 +193,7 @@ fn bench_handshakes_sqlite_100k_users() {
         readable(&db);
         let gw = gateway(&dir, format!("--tcp-auth=sqlite:filename={dbs}"));
         report(&format!("sqlite ({name})"), measure(&gw));
+        drop(gw);
     }
 }
 

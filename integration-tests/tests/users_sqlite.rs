@@ -175,3 +175,35 @@ fn sqlite_routes_for_a_6_5_5_client_by_display() {
     let out = v.run(&home, &["info", &gw.url(Some(("erin", "epw")), "")]);
     assert!(out.success(), "erin's info: {out}");
 }
+
+/// The session list from another source than the password check: `exec` decides who comes in
+/// (by the client's name), the sqlite file only says where they go (`role=sessions`, whose
+/// passwords are never checked).
+#[test]
+fn sessions_from_sqlite_password_from_exec() {
+    let v = Version::V3;
+    let dir = TestDir::new("users-split");
+    let session = Session::start(v, false, dir.path());
+    let db = dir.join("routes.sdb");
+    let dbs = db.display().to_string();
+    let (uid, gid) = ids();
+    let d = format!(":{}", session.number());
+    auth_db_ok(&dbs, &["create"]);
+    // The row's password is not the one the client gives: only exec checks.
+    auth_db_ok(&dbs, &["add", "frank", "unused", &uid, &gid, &d]);
+    readable(&db);
+    let gw = Gateway::start(
+        dir.path(),
+        &[
+            "--tcp-auth=exec:command=/bin/sh -c 'test \"$0\" = frank' ${username}".to_string(),
+            format!("--tcp-auth=sqlite:filename={dbs},role=sessions"),
+        ],
+    );
+    let mut frank = Attach::start(v, &gw.url(Some(("frank", "anything")), ""), dir.path());
+    wait_authenticated(|| gw.log(), "frank", &d);
+    frank.assert_running("frank attached");
+    drop(frank);
+    let home = client_home_in(dir.path());
+    let out = v.run(&home, &["info", &gw.url(Some(("grace", "anything")), "")]);
+    assert!(!out.success(), "exec let grace in: {out}");
+}
