@@ -62,9 +62,7 @@ impl PeerCred {
             uids: uid
                 .map(|t| list("uid", t, |n| users::by_name(n).map(|a| a.uid)))
                 .transpose()?,
-            gids: gid
-                .map(|t| list("gid", t, users::parse_gid))
-                .transpose()?,
+            gids: gid.map(|t| list("gid", t, users::parse_gid)).transpose()?,
             allow_owner,
         })
     }
