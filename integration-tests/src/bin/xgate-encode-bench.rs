@@ -436,7 +436,7 @@ fn main() {
         // 4. Latency: one frame at a time, from send to answer (a fresh window: frame 0 included).
         let mut lat = Vec::new();
         let mut enc_only = Vec::new();
-        for i in 0..o.frames.min(120).max(2) * 2 {
+        for i in 0..o.frames.clamp(2, 120) * 2 {
             let t = Instant::now();
             let e = pool.send(req(i, 2)).await.expect("mailbox").expect("encode");
             lat.push(t.elapsed());
