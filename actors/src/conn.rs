@@ -37,6 +37,11 @@ pub struct PacketConn {
     reader: PacketReader,
     /// How packets are sent to this peer: the encoder and compressor it understands.
     pub writer: PacketWriter,
+    /// Wire bytes read from the peer so far (headers included), for the byte counters: the
+    /// handshake is part of what a connection moved.
+    pub bytes_in: u64,
+    /// Wire bytes sent to the peer so far.
+    pub bytes_out: u64,
 }
 
 impl PacketConn {
@@ -46,6 +51,8 @@ impl PacketConn {
             framed: Framed::new(stream, FrameCodec::new(max_size)),
             reader: PacketReader::new(max_size as usize),
             writer,
+            bytes_in: 0,
+            bytes_out: 0,
         }
     }
 
@@ -63,6 +70,8 @@ impl PacketConn {
             framed: Framed::from_parts(parts),
             reader: PacketReader::new(max_size as usize),
             writer,
+            bytes_in: 0,
+            bytes_out: 0,
         }
     }
 
@@ -75,6 +84,7 @@ impl PacketConn {
                 Some(r) => r?,
             };
             let header = frame.header;
+            self.bytes_in += frame.wire_len() as u64;
             if let Some(packet) = self.reader.push(frame)? {
                 let encoder = PacketEncoder::from_flags(header.flags)?;
                 return Ok((packet, encoder, header.compression));
@@ -96,6 +106,7 @@ impl PacketConn {
     pub async fn send(&mut self, packet: &Value) -> Result<(), ConnError> {
         let frames = self.writer.encode(packet)?;
         for frame in frames {
+            self.bytes_out += frame.wire_len() as u64;
             self.framed.feed(frame).await?;
         }
         SinkExt::<xgate_protocol::Frame>::flush(&mut self.framed).await?;

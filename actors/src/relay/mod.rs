@@ -395,6 +395,13 @@ async fn splice(
     counters: &Counters,
     permit: crate::listener::ConnectionPermit,
 ) -> String {
+    // The handshakes count too: what the client sent (its hellos) and received before the splice.
+    counters
+        .from_client
+        .fetch_add(client.bytes_in, Ordering::Relaxed);
+    counters
+        .to_client
+        .fetch_add(client.bytes_out, Ordering::Relaxed);
     let client_writer = client.writer;
     let server_writer = server.writer;
     let (client_stream, client_buf) = client.into_parts();
