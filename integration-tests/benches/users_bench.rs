@@ -1,14 +1,16 @@
 //! Issue #5 benchmark: authenticated handshakes per second (hmac+sha256) through the real
 //! gateway, against a sqlite file and a PostgreSQL database holding 100,000 users.
 //!
-//! Ignored by default; run in release mode (the gateway binary of the same profile is used):
-//! `cargo test --release -p xgate-integration-tests --test users_bench -- --ignored --nocapture --test-threads=1`
+//! A measurement, not a test (it is not run by `cargo test`). The gateway binary of the same
+//! profile is used, so build it first:
+//! `cargo build --release --bin xgate && cargo bench -p xgate-integration-tests --bench users_bench`
 //!
 //! Each handshake: connect, hello (`request=id`, `challenge=True`, digest `hmac+sha256`), the
 //! gateway's challenge, the response, the gateway's `SELECT password` and sessions queries, its
 //! hello reply; the client then closes. Clients run in this process (sharing the machine's cores
 //! with the gateway) with a fixed concurrency, for a fixed time, each as a random user.
 
+#[path = "../tests/users_support/mod.rs"]
 mod users_support;
 
 use std::process::Command;
@@ -163,8 +165,6 @@ fn gateway(dir: &TestDir, auth: String) -> Gateway {
     Gateway::start(dir.path(), &[auth, "--max-auth-failures=0".into()])
 }
 
-#[test]
-#[ignore = "benchmark: run with --release --ignored --nocapture"]
 fn bench_handshakes_sqlite_100k_users() {
     let (uid, gid) = ids();
     let dir = TestDir::new("users-bench-sqlite");
@@ -197,8 +197,6 @@ fn bench_handshakes_sqlite_100k_users() {
     }
 }
 
-#[test]
-#[ignore = "benchmark: run with --release --ignored --nocapture"]
 fn bench_handshakes_postgres_100k_users() {
     let (uid, gid) = ids();
     let dir = TestDir::new("users-bench-pg");
@@ -223,4 +221,10 @@ fn bench_handshakes_postgres_100k_users() {
     .expect_success();
     let gw = gateway(&dir, format!("--tcp-auth=sql:uri={uri}"));
     report("PostgreSQL", measure(&gw));
+}
+
+/// Runs both measurements (sqlite, then PostgreSQL) and prints their figures.
+fn main() {
+    bench_handshakes_sqlite_100k_users();
+    bench_handshakes_postgres_100k_users();
 }
