@@ -50,19 +50,20 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
     let user = privileges::drop_root(cfg.uid.as_ref(), cfg.gid.as_ref())?;
     let identity = GatewayIdentity::new();
 
-    // What an operator (and the tests) need to reach the gateway.
+    // What an operator (and the tests) need to reach the gateway. The `listening on` lines come
+    // after the notes: whoever waits for them (a script, a test) then has every note too.
+    for note in &tls_notes {
+        println!("xgate: {note}");
+    }
+    for (path, password) in &created {
+        println!("xgate: generated a password in {path}: {password}");
+    }
     for b in &bound {
         println!(
             "xgate: listening on {} ({})",
             b.socket.local_name(),
             b.info.name
         );
-    }
-    for note in &tls_notes {
-        println!("xgate: {note}");
-    }
-    for (path, password) in &created {
-        println!("xgate: generated a password in {path}: {password}");
     }
     let password = created.first().map(|(_, p)| p.clone());
     for b in &bound {
