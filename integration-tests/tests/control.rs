@@ -496,6 +496,23 @@ fn control_socket_commands_with_real_clients() {
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
     let samples = parse_prometheus(&body);
     assert_eq!(value_of(&samples, "xgate_connections", None), 1.0);
+    // The prometheus-parse crate reads the same scrape, sample for sample.
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .expect("prometheus-parse reads the scrape");
+    assert_eq!(scrape.samples.len(), samples.len(), "{body}");
+    let live = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "xgate_connections")
+        .expect("xgate_connections in the scrape");
+    assert!(
+        matches!(
+            live.value,
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) if v == 1.0
+        ),
+        "{:?}",
+        live.value
+    );
     assert!(value_of(&samples, "xgate_connections_closed_total", None) >= 1.0);
     assert!(
         value_of(
