@@ -188,8 +188,7 @@ impl AcceptLoop {
             Err(e) => {
                 warn!(target: "xgate::listener", %peer, "refused: {e}");
                 // Encoders are not known yet: xpra's plain-text form of a disconnect.
-                let line =
-                    xgate_protocol::plain_text_disconnect(&format!("connection setup failed, {e}"));
+                let line = crate::upgrade::setup_failed(&e.to_string());
                 tokio::spawn(async move {
                     let _ =
                         tokio::time::timeout(Duration::from_secs(1), stream.write_all(&line)).await;

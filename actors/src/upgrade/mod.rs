@@ -225,9 +225,18 @@ struct Conn {
 }
 
 /// The plain-text refusals, in xpra's words.
-const NOT_XPRA: &[u8] = b"disconnect: connection setup failed, invalid packet header?\n";
-const NO_SSH: &[u8] = b"disconnect: connection setup failed, SSH is not enabled on this port?\n";
-const TLS_ONLY: &[u8] = b"disconnect: connection setup failed, this port requires TLS?\n";
+/// Why bytes that are not xpra are refused.
+const NOT_XPRA: &str = "invalid packet header";
+/// Why an SSH client is refused (until the SSH server exists).
+const NO_SSH: &str = "SSH is not enabled on this port";
+/// Why plain bytes are refused on a TLS-only listener.
+const TLS_ONLY: &str = "this port requires TLS";
+
+/// xpra's plain-text answer to a connection it cannot set up (no encoder is known yet):
+/// `disconnect: connection setup failed, REASON?`.
+pub fn setup_failed(reason: &str) -> Bytes {
+    xgate_protocol::plain_text_disconnect(&format!("connection setup failed, {reason}?"))
+}
 
 impl Conn {
     async fn run(self, mut stream: BoxedStream) {
@@ -247,7 +256,7 @@ impl Conn {
             Sniffed::Tls => self.tls(prefix, stream).await,
             // Silence on a TLS-only port: the client may wait for the server; start the handshake.
             Sniffed::Xpra if tls_only && prefix.is_empty() => self.tls(prefix, stream).await,
-            _ if tls_only => self.refuse(stream, verdict, TLS_ONLY).await,
+            _ if tls_only => self.refuse(stream, verdict, &setup_failed(TLS_ONLY)).await,
             Sniffed::Http => {
                 let transport = TransportKind::Ws;
                 self.http(BytesMut::from(&prefix[..]), stream, transport)
@@ -262,8 +271,8 @@ impl Conn {
                 let stream = Box::new(Prefixed::new(prefix, stream));
                 self.hand_on(stream);
             }
-            Sniffed::Ssh => self.refuse(stream, verdict, NO_SSH).await,
-            Sniffed::Unknown => self.refuse(stream, verdict, NOT_XPRA).await,
+            Sniffed::Ssh => self.refuse(stream, verdict, &setup_failed(NO_SSH)).await,
+            Sniffed::Unknown => self.refuse(stream, verdict, &setup_failed(NOT_XPRA)).await,
         }
     }
 
@@ -360,9 +369,9 @@ impl Conn {
                         let buf = BytesMut::from(&inner_prefix[..]);
                         return self.http(buf, Box::new(tls), TransportKind::Wss).await;
                     }
-                    Sniffed::Ssh => return self.refuse(tls, verdict, NO_SSH).await,
+                    Sniffed::Ssh => return self.refuse(tls, verdict, &setup_failed(NO_SSH)).await,
                     Sniffed::Tls | Sniffed::Unknown => {
-                        return self.refuse(tls, verdict, NOT_XPRA).await
+                        return self.refuse(tls, verdict, &setup_failed(NOT_XPRA)).await
                     }
                 }
             }
