@@ -1,5 +1,6 @@
 //! What the gateway knows about one client connection, from the accept to the end of its relay.
 
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -152,9 +153,27 @@ pub struct ConnectionInfo {
 
 /// A byte stream of any transport (TCP, unix, TLS, WebSocket, SSH channel): what the upgrade stage
 /// hands on, so that nothing after it needs to know the transport.
-pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+    /// The stream as `Any`, so that the relay can recognise a plain socket behind the box and
+    /// move payloads between two of them with splice(2) instead of copying them.
+    ///
+    /// Call it on the trait object (`BoxedStream::into_any(stream)`), not on a `Box` reference:
+    /// a `BoxedStream` is itself a `ByteStream`.
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
 
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for T {}
+    /// Whether the concrete stream is a `T`, without giving the box up.
+    fn is_a(&self, type_id: TypeId) -> bool;
+}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for T {
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+
+    fn is_a(&self, type_id: TypeId) -> bool {
+        TypeId::of::<T>() == type_id
+    }
+}
 
 /// A boxed byte stream of any transport.
 pub type BoxedStream = Box<dyn ByteStream>;

@@ -9,6 +9,7 @@
 pub mod connect;
 pub mod hello;
 pub mod pump;
+pub mod zerocopy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,7 +28,9 @@ use crate::conn::{writer_for_hello, ConnError, PacketConn};
 use crate::gateway::GatewayIdentity;
 use crate::pipeline::Authenticated;
 use crate::registry::SessionRegistry;
-use pump::{End, Inject, Watch};
+use pump::{End, Inject, Watch, ZeroCopy};
+use xgate_messages::BoxedStream;
+use zerocopy::{SharedSocket, Side};
 
 /// What every relay needs from the configuration.
 #[derive(Debug, Clone)]
@@ -406,93 +409,133 @@ async fn splice(
     let server_writer = server.writer;
     let (client_stream, client_buf) = client.into_parts();
     let (server_stream, server_buf) = server.into_parts();
-    let (client_r, client_w) = tokio::io::split(client_stream);
-    let (server_r, server_w) = tokio::io::split(server_stream);
     let (to_client_tx, to_client_rx) = mpsc::channel::<Inject>(4);
     let (to_server_tx, to_server_rx) = mpsc::channel::<Inject>(4);
     let sid = settings.identity.uuid.clone();
-    let upstream = pump::pump(
-        client_r,
-        server_w,
-        client_buf,
-        Watch {
-            ping_sid: sid.clone(),
-            bytes: Arc::clone(&counters.from_client),
-            max_size: settings.max_packet_size,
-        },
-        to_server_rx,
-    );
-    let downstream = pump::pump(
-        server_r,
-        client_w,
-        server_buf,
-        Watch {
-            ping_sid: sid.clone(),
-            bytes: Arc::clone(&counters.to_client),
-            max_size: settings.max_packet_size,
-        },
-        to_client_rx,
-    );
+    let watch = |bytes: &Arc<AtomicU64>, writer: PacketWriter| Watch {
+        ping_sid: sid.clone(),
+        bytes: Arc::clone(bytes),
+        max_size: settings.max_packet_size,
+        writer,
+    };
+    let upstream_watch = watch(&counters.from_client, server_writer);
+    let downstream_watch = watch(&counters.to_client, client_writer);
+    // Two plain sockets: large payloads are spliced. Otherwise each stream is split in halves.
+    let (upstream, downstream) = match (
+        SharedSocket::recover(client_stream, client_buf),
+        SharedSocket::recover(server_stream, server_buf),
+    ) {
+        (Ok((client, client_buf)), Ok((server, server_buf))) => {
+            debug!(target: "xgate::proxy", %id, "both sides are plain sockets: splicing");
+            let up = pump::pump(
+                Side::Plain(client.clone()),
+                Side::Plain(server.clone()),
+                client_buf,
+                upstream_watch,
+                to_server_rx,
+                Some(ZeroCopy::new(client.clone(), server.clone())),
+            );
+            let down = pump::pump(
+                Side::Plain(server.clone()),
+                Side::Plain(client.clone()),
+                server_buf,
+                downstream_watch,
+                to_client_rx,
+                Some(ZeroCopy::new(server, client)),
+            );
+            (up, down)
+        }
+        (client, server) => {
+            let (client_stream, client_buf) =
+                client.map_or_else(|b| b, |(s, b)| (Box::new(s) as BoxedStream, b));
+            let (server_stream, server_buf) =
+                server.map_or_else(|b| b, |(s, b)| (Box::new(s) as BoxedStream, b));
+            let (client_r, client_w) = tokio::io::split(client_stream);
+            let (server_r, server_w) = tokio::io::split(server_stream);
+            let up = pump::pump(
+                Side::Read(client_r),
+                Side::Write(server_w),
+                client_buf,
+                upstream_watch,
+                to_server_rx,
+                None,
+            );
+            let down = pump::pump(
+                Side::Read(server_r),
+                Side::Write(client_w),
+                server_buf,
+                downstream_watch,
+                to_client_rx,
+                None,
+            );
+            (up, down)
+        }
+    };
     tokio::pin!(upstream);
     tokio::pin!(downstream);
     let mut ping = tokio::time::interval(settings.ping_interval);
     ping.tick().await;
     let started = Instant::now();
-    let packet = |w: &PacketWriter, v: Value| w.encode(&v).unwrap_or_default();
     let disconnect = |reason: &str| Value::list([Value::from("disconnect"), Value::from(reason)]);
+    // A direction whose source is gone still holds its destination: the gateway's last word to
+    // that peer is written there directly (the direction no longer reads its inject channel).
+    let last_word = |writer: PacketWriter, packet: Value| {
+        move |mut fin: pump::Finished<Side, Side>| async move {
+            let said = pump::farewell(&mut fin.dst, &writer, fin.wire, packet);
+            let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
+        }
+    };
     let reason = loop {
         tokio::select! {
-            (end, _r, _w) = &mut upstream => {
+            fin = &mut upstream => {
                 // The client left (or said disconnect, which went to the server already).
-                let reason = match end {
-                    End::Disconnect(r) => format!("client: {r}"),
-                    End::Eof => {
-                        let _ = to_server_tx.send(Inject::Last(packet(&server_writer, disconnect("client exit")))).await;
-                        "client exit".into()
-                    }
-                    End::Protocol(e) => {
-                        let _ = to_server_tx.send(Inject::Last(packet(&server_writer, disconnect("client exit")))).await;
-                        format!("client protocol error: {e}")
-                    }
-                    End::Io(e) => format!("client connection error: {e}"),
-                    End::Stopped => "stopped".into(),
+                let (reason, tell_server) = match &fin.end {
+                    End::Disconnect(r) => (format!("client: {r}"), false),
+                    End::Eof => ("client exit".into(), true),
+                    End::Protocol(e) => (format!("client protocol error: {e}"), true),
+                    End::Io(e) => (format!("client connection error: {e}"), true),
+                    End::Stopped => ("stopped".into(), false),
                 };
-                // Let the server direction deliver the disconnect (or what it had) briefly.
+                if tell_server {
+                    last_word(server_writer, disconnect("client exit"))(fin).await;
+                }
+                // Let the server direction deliver what it had, briefly.
                 let _ = tokio::time::timeout(Duration::from_secs(2), &mut downstream).await;
                 break reason;
             }
-            (end, _r, _w) = &mut downstream => {
-                let reason = match end {
-                    End::Disconnect(r) => format!("server: {r}"),
-                    End::Eof | End::Io(_) => {
-                        let _ = to_client_tx.send(Inject::Last(packet(&client_writer, Value::list(["disconnect", "server shutdown", "the connection to the xpra server was lost"])))).await;
-                        "server connection lost".into()
-                    }
-                    End::Protocol(e) => {
-                        let _ = to_client_tx.send(Inject::Last(packet(&client_writer, Value::list(["disconnect", "server error", "invalid data from the xpra server"])))).await;
-                        format!("server protocol error: {e}")
-                    }
-                    End::Stopped => "stopped".into(),
+            fin = &mut downstream => {
+                let (reason, farewell) = match &fin.end {
+                    End::Disconnect(r) => (format!("server: {r}"), None),
+                    End::Eof | End::Io(_) => ("server connection lost".into(), Some(Value::list([
+                        "disconnect",
+                        "server shutdown",
+                        "the connection to the xpra server was lost",
+                    ]))),
+                    End::Protocol(e) => (format!("server protocol error: {e}"), Some(Value::list([
+                        "disconnect",
+                        "server error",
+                        "invalid data from the xpra server",
+                    ]))),
+                    End::Stopped => ("stopped".into(), None),
                 };
-                // The client direction ends once the injected disconnect is written (or soon).
-                if !matches!(reason.as_str(), r if r.starts_with("server: ")) {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), &mut upstream).await;
+                if let Some(packet) = farewell {
+                    last_word(client_writer, packet)(fin).await;
                 }
                 break reason;
             }
             Some(reason) = stop_rx.recv() => {
                 info!(target: "xgate::proxy", %id, "stopping: {reason}");
-                let _ = to_client_tx.send(Inject::Last(packet(&client_writer, disconnect(&reason)))).await;
-                let _ = to_server_tx.send(Inject::Last(packet(&server_writer, disconnect("client exit")))).await;
+                let _ = to_client_tx.send(Inject::Last(disconnect(&reason))).await;
+                let _ = to_server_tx.send(Inject::Last(disconnect("client exit"))).await;
                 let _ = tokio::time::timeout(Duration::from_secs(2), async { (&mut upstream).await; (&mut downstream).await; }).await;
                 break format!("stopped: {reason}");
             }
             _ = ping.tick() => {
                 let now_ms = started.elapsed().as_millis() as i64;
                 let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-                let ping = |w: &PacketWriter| packet(w, Value::list([Value::from("ping"), Value::from(now_ms), Value::from(wall), Value::from(sid.as_str())]));
-                let _ = to_client_tx.try_send(Inject::Packet(ping(&client_writer)));
-                let _ = to_server_tx.try_send(Inject::Packet(ping(&server_writer)));
+                let ping = || Value::list([Value::from("ping"), Value::from(now_ms), Value::from(wall), Value::from(sid.as_str())]);
+                let _ = to_client_tx.try_send(Inject::Packet(ping()));
+                let _ = to_server_tx.try_send(Inject::Packet(ping()));
             }
         }
     };
