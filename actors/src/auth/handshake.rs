@@ -119,7 +119,7 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
             if grant.user.uid == Some(0) {
                 warn!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "refused: sessions mapped to uid 0");
                 finish(
-                    &mut conn,
+                    conn,
                     delay,
                     refuse("permission error", "cannot run proxy instances as root"),
                 )
@@ -142,7 +142,7 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
                 Err(e) => {
                     info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "session not found: {e}");
                     finish(
-                        &mut conn,
+                        conn,
                         delay,
                         refuse("session not found error", e.to_string()),
                     )
@@ -150,11 +150,15 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
                 }
             }
         }
-        Err(refusal) => finish(&mut conn, delay, refusal).await,
+        Err(refusal) => finish(conn, delay, refusal).await,
     }
 }
 
-async fn finish(conn: &mut PacketConn, failure_delay: Duration, refusal: Refusal) {
+/// How long a refused client has to close after its `disconnect` before the gateway closes.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Ends a refused handshake: the failure delay, the `disconnect`, then a clean close.
+async fn finish(mut conn: PacketConn, failure_delay: Duration, refusal: Refusal) {
     if let Refusal::Disconnect {
         reason,
         extra,
@@ -167,6 +171,7 @@ async fn finish(conn: &mut PacketConn, failure_delay: Duration, refusal: Refusal
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         conn.disconnect(&reason, &extra).await;
+        conn.close(CLOSE_GRACE).await;
     }
 }
 
