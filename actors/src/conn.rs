@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
 use tokio_util::codec::{Framed, FramedParts};
 use xgate_messages::BoxedStream;
 use xgate_protocol::{
@@ -119,6 +120,21 @@ impl PacketConn {
         let mut items = vec![Value::from("disconnect"), Value::from(reason)];
         items.extend(extra.iter().map(|s| Value::from(*s)));
         let _ = tokio::time::timeout(Duration::from_secs(2), self.send(&Value::List(items))).await;
+    }
+
+    /// Ends the connection after a [`disconnect`](PacketConn::disconnect): waits up to `timeout`
+    /// for the peer to close first (dropping what it still sends), then closes this side cleanly
+    /// (TLS `close_notify`, then FIN). Closing at once races the peer: xpra 3.1.3's client over
+    /// TLS that meets an EOF without `close_notify` drops the connection before it has processed
+    /// the `disconnect` already received, and exits 0 without saying why.
+    pub async fn close(mut self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::timeout_at(deadline, self.read())
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {}
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), self.framed.get_mut().shutdown()).await;
     }
 
     /// Sets the largest chunk accepted from now on (raised once a client is authenticated).

@@ -1,9 +1,10 @@
 //! Auth backends with xpra's semantics (reference §4.2): `none`, `allow`, `fail`, `reject`,
-//! `password`, `env`, `file`, `multifile`, `sqlite`, `sql` (sqlite or PostgreSQL), `exec` and
-//! `peercred`.
+//! `password`, `env`, `file`, `multifile`, `sqlite`, `sql` (sqlite or PostgreSQL), `exec`,
+//! `peercred` and, when built with the cargo feature `pam`, `pam` (`sys`).
 //!
 //! A backend answers up to three questions: which passwords may the client have proven (checked
-//! against the challenge response by the handshake, in constant time), whether a client is let in
+//! against the challenge response by the handshake, in constant time; `pam` instead checks the
+//! password the client reveals with an `xor` challenge), whether a client is let in
 //! without a password (`exec`, `peercred`), and where are the sessions of the user it accepted.
 //! Reading files, querying databases and running commands block, so the handshake calls these
 //! from a blocking task.
@@ -67,6 +68,9 @@ pub enum Backend {
     Exec(ExecAuth),
     /// The unix peer's uid/gid (`uid=`, `gid=`, `allow-owner=`).
     Peercred(PeerCred),
+    /// The system's PAM stack checks the password (`service=`, `check-account=`).
+    #[cfg(feature = "pam")]
+    Pam(super::pam::PamAuth),
     /// A plug-in actor with `role = "auth"` decides (`hook:name=X`; see [`super::hook`]).
     Hook(super::hook::HookAuth),
     /// Another module with a `role=` other than `both`.
@@ -148,6 +152,25 @@ pub enum BackendError {
     /// The user database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A module that needs a cargo feature this binary was built without.
+    #[error("auth module '{module}' needs xgate built with the cargo feature '{feature}'")]
+    NotBuilt {
+        /// The module.
+        module: String,
+        /// The feature (`cargo build --features ...`).
+        feature: &'static str,
+    },
+    /// PAM could not run the service's stack (as opposed to refusing the user).
+    #[error("pam service '{service}': {reason}")]
+    Pam {
+        /// The service.
+        service: String,
+        /// libpam's reason.
+        reason: String,
+    },
+    /// A user accepted by a module that maps users to local accounts has none.
+    #[error("no local account '{0}'")]
+    NoAccount(String),
     /// The `exec` command could not be run.
     #[error("exec auth: cannot run '{command}': {reason}")]
     Exec {
@@ -243,6 +266,19 @@ impl Backend {
                 spec.option("allow-owner"),
             )?),
             "hook" => Backend::Hook(super::hook::HookAuth::from_options(spec.option("name"))?),
+            #[cfg(feature = "pam")]
+            "pam" => Backend::Pam(super::pam::PamAuth::from_options(
+                spec.option("service"),
+                spec.option("check-account"),
+                spec.option("allow-unencrypted"),
+            )?),
+            #[cfg(not(feature = "pam"))]
+            "pam" => {
+                return Err(BackendError::NotBuilt {
+                    module: "pam".into(),
+                    feature: "pam",
+                })
+            }
             other => return Err(BackendError::Unsupported(other.to_string())),
         })
     }
@@ -265,6 +301,8 @@ impl Backend {
             Backend::Exec(_) => "exec",
             Backend::Peercred(_) => "peercred",
             Backend::Hook(_) => "hook",
+            #[cfg(feature = "pam")]
+            Backend::Pam(_) => "pam",
             Backend::Role { inner, .. } => inner.name(),
         }
     }
@@ -274,6 +312,42 @@ impl Backend {
         match self {
             Backend::Role { role, .. } => *role,
             _ => Role::Both,
+        }
+    }
+
+    /// Whether the module checks the password itself rather than a digest of it (`pam`): its
+    /// challenge uses the `xor` digest, which reveals the password, and the handshake hands that
+    /// to [`Backend::check_password`].
+    pub fn wants_plain_password(&self) -> bool {
+        match self {
+            Backend::Role { inner, .. } => inner.wants_plain_password(),
+            #[cfg(feature = "pam")]
+            Backend::Pam(_) => true,
+            _ => false,
+        }
+    }
+
+    /// For the modules that [want the plain password](Backend::wants_plain_password): whether
+    /// the `xor` challenge may also go over transports that are not confidential (plain tcp, ws).
+    pub fn allows_unencrypted_password(&self) -> bool {
+        match self {
+            Backend::Role { inner, .. } => inner.allows_unencrypted_password(),
+            #[cfg(feature = "pam")]
+            Backend::Pam(p) => p.allow_unencrypted,
+            _ => false,
+        }
+    }
+
+    /// For the modules that [want the plain password](Backend::wants_plain_password): whether
+    /// `password` is right for `username`. Blocking (PAM). Other modules accept nothing here.
+    // Without the `pam` feature no module reads the arguments: they only pass through roles.
+    #[cfg_attr(not(feature = "pam"), allow(clippy::only_used_in_recursion))]
+    pub fn check_password(&self, username: &str, password: &[u8]) -> Result<bool, BackendError> {
+        match self {
+            Backend::Role { inner, .. } => inner.check_password(username, password),
+            #[cfg(feature = "pam")]
+            Backend::Pam(p) => p.check(username, password),
+            _ => Ok(false),
         }
     }
 
@@ -320,6 +394,10 @@ impl Backend {
             | Backend::Sql { .. }
             | Backend::Exec(_)
             | Backend::Hook(_) => true,
+            // xgate drops root after binding: like xpra's proxy running as root, it checks the
+            // name the client gives.
+            #[cfg(feature = "pam")]
+            Backend::Pam(_) => true,
             _ => false,
         }
     }
@@ -350,6 +428,9 @@ impl Backend {
             | Backend::Exec(_)
             | Backend::Hook(_)
             | Backend::Peercred(_) => Some(Vec::new()),
+            // No digest can match: the password is checked by PAM (`check_password`).
+            #[cfg(feature = "pam")]
+            Backend::Pam(_) => Some(Vec::new()),
             Backend::Password { value } => Some(vec![pw(value)]),
             Backend::Env { name } => Some(
                 std::env::var(name)
@@ -390,6 +471,21 @@ impl Backend {
                     None => db.first_row(username)?,
                 };
                 return Ok(grant_from_row(username, row));
+            }
+            // xpra's `SysAuthenticator`: the uid and gid of the user's passwd entry, whose
+            // sessions a socket scan finds.
+            #[cfg(feature = "pam")]
+            Backend::Pam(_) => {
+                let account = users::by_name(username)
+                    .ok_or_else(|| BackendError::NoAccount(username.to_string()))?;
+                return Ok(Grant {
+                    user: UserIdentity {
+                        username: username.to_string(),
+                        uid: Some(account.uid),
+                        gid: Some(account.gid),
+                    },
+                    sessions: SessionSource::SocketScan,
+                });
             }
             Backend::Peercred(_) => {
                 if let Peer::Unix {

@@ -3,7 +3,9 @@
 
 use rand::RngCore;
 use std::collections::{HashSet, VecDeque};
-use xgate_protocol::digest::{choose_digest, choose_salt_digest, combine_salts, verify_response};
+use xgate_protocol::digest::{
+    choose_digest, choose_salt_digest, combine_salts, verify_response, xor_recover_password,
+};
 use xgate_protocol::{PacketEncoder, Value};
 
 /// Length of the random server salt (xpra's `DEFAULT_SALT_LENGTH`).
@@ -35,6 +37,14 @@ pub enum ChallengeError {
     /// The response does not match any password.
     #[error("wrong password")]
     Mismatch,
+    /// The auth module needs the password itself and the client does not offer `xor`.
+    #[error(
+        "the auth module needs the 'xor' digest, which the client does not offer (it offers: {0})"
+    )]
+    NoXor(String),
+    /// The response is to a challenge of another digest than the one asked.
+    #[error("the response is not to an 'xor' challenge")]
+    NotXor,
 }
 
 fn offered<'a>(hello: &'a Value, key: &str) -> Vec<&'a str> {
@@ -47,7 +57,8 @@ fn offered<'a>(hello: &'a Value, key: &str) -> Vec<&'a str> {
 
 impl Challenge {
     /// A fresh challenge for a client's hello. Only hmac digests are used: xor and des would
-    /// reveal the password (xor) or are weak (des), and none of the gateway's modules needs them.
+    /// reveal the password (xor) or are weak (des); only `pam` needs xor
+    /// ([`Challenge::for_hello_xor`]).
     pub fn for_hello(hello: &Value) -> Result<Challenge, ChallengeError> {
         let digests = offered(hello, "digest");
         let hmac: Vec<&str> = digests
@@ -57,17 +68,37 @@ impl Challenge {
             .collect();
         let digest =
             choose_digest(&hmac).ok_or_else(|| ChallengeError::NoDigest(digests.join(",")))?;
+        Ok(Challenge::with_digest(hello, digest))
+    }
+
+    /// A fresh `xor` challenge, whose response carries the password itself, for the modules
+    /// that must hand it on (`pam`, as xpra's `req_xor`). The salts are still combined with an
+    /// hmac digest. Whether the transport is safe for it is the caller's decision.
+    pub fn for_hello_xor(hello: &Value) -> Result<Challenge, ChallengeError> {
+        let digests = offered(hello, "digest");
+        if !digests.contains(&"xor") {
+            return Err(ChallengeError::NoXor(digests.join(",")));
+        }
+        Ok(Challenge::with_digest(hello, "xor"))
+    }
+
+    fn with_digest(hello: &Value, digest: &str) -> Challenge {
         let salts = offered(hello, "salt-digest");
         // xpra 3.x clients that do not list salt digests fall back to xor, which 6.x refuses;
-        // their lists always include hmac ones, so a missing list means the same digest.
-        let salt_digest = choose_salt_digest(&salts).unwrap_or(digest);
+        // their lists always include hmac ones, so a missing list means the same digest
+        // (sha256 under an xor challenge).
+        let salt_digest = choose_salt_digest(&salts).unwrap_or(if digest == "xor" {
+            "hmac+sha256"
+        } else {
+            digest
+        });
         let mut server_salt = vec![0u8; SALT_LENGTH];
         rand::thread_rng().fill_bytes(&mut server_salt);
-        Ok(Challenge {
+        Challenge {
             server_salt,
             digest: digest.to_string(),
             salt_digest: salt_digest.to_string(),
-        })
+        }
     }
 
     /// The `challenge` packet: `[challenge, salt, auth_caps, digest, salt_digest, prompt]`.
@@ -109,19 +140,11 @@ impl Challenge {
         passwords: Option<&[Vec<u8>]>,
         ledger: &mut SaltLedger,
     ) -> Result<Option<usize>, ChallengeError> {
-        let response = hello
-            .lookup("challenge_response")
-            .and_then(Value::as_bytes)
-            .ok_or(ChallengeError::Missing("challenge_response"))?;
-        let client_salt = hello
-            .lookup("challenge_client_salt")
-            .and_then(Value::as_bytes)
-            .ok_or(ChallengeError::Missing("challenge_client_salt"))?;
-        let combined = combine_salts(&self.salt_digest, client_salt, &self.server_salt)
-            .map_err(|_| ChallengeError::Mismatch)?;
-        if !ledger.insert(combined) {
-            return Err(ChallengeError::SaltReused);
-        }
+        let Response {
+            response,
+            client_salt,
+            ..
+        } = self.response_of(hello, ledger)?;
         let Some(passwords) = passwords else {
             return Ok(None);
         };
@@ -147,6 +170,57 @@ impl Challenge {
             Err(ChallengeError::Mismatch)
         }
     }
+
+    /// The password an `xor` response carries (xpra's `unxor_response`): the response XORed
+    /// with the combined salt. The combined salt is recorded in `ledger`, as for any response.
+    pub fn recover_password(
+        &self,
+        hello: &Value,
+        ledger: &mut SaltLedger,
+    ) -> Result<Vec<u8>, ChallengeError> {
+        if self.digest != "xor" {
+            return Err(ChallengeError::NotXor);
+        }
+        let r = self.response_of(hello, ledger)?;
+        Ok(xor_recover_password(r.response, &r.combined))
+    }
+
+    /// The response a hello carries; its combined salt is recorded in `ledger` (a salt seen
+    /// before is a replay).
+    fn response_of<'h>(
+        &self,
+        hello: &'h Value,
+        ledger: &mut SaltLedger,
+    ) -> Result<Response<'h>, ChallengeError> {
+        let response = hello
+            .lookup("challenge_response")
+            .and_then(Value::as_bytes)
+            .ok_or(ChallengeError::Missing("challenge_response"))?;
+        let client_salt = hello
+            .lookup("challenge_client_salt")
+            .and_then(Value::as_bytes)
+            .ok_or(ChallengeError::Missing("challenge_client_salt"))?;
+        let combined = combine_salts(&self.salt_digest, client_salt, &self.server_salt)
+            .map_err(|_| ChallengeError::Mismatch)?;
+        if !ledger.insert(combined.clone()) {
+            return Err(ChallengeError::SaltReused);
+        }
+        Ok(Response {
+            response,
+            client_salt,
+            combined,
+        })
+    }
+}
+
+/// A challenge response, read from the client's hello.
+struct Response<'h> {
+    /// `challenge_response`: the digest, or with `xor` the password XORed with the salt.
+    response: &'h [u8],
+    /// `challenge_client_salt`.
+    client_salt: &'h [u8],
+    /// The salt both sides combined from the client's and the server's.
+    combined: Vec<u8>,
 }
 
 /// Combined salts already used (xpra's `USED_SALT`), bounded: the oldest are forgotten first.
@@ -196,6 +270,41 @@ mod tests {
             .unwrap();
         assert_eq!(c.digest, "hmac+sha512");
         assert!(Challenge::for_hello(&hello_with(&["xor", "des"])).is_err());
+    }
+
+    #[test]
+    fn xor_challenge_recovers_the_password_once() {
+        assert!(matches!(
+            Challenge::for_hello_xor(&hello_with(&["hmac+sha256"])),
+            Err(ChallengeError::NoXor(_))
+        ));
+        let c = Challenge::for_hello_xor(&hello_with(&["hmac+sha512", "xor"])).unwrap();
+        assert_eq!(
+            (c.digest.as_str(), c.salt_digest.as_str()),
+            ("xor", "hmac+sha256")
+        );
+        let client_salt = vec![9u8; 64];
+        // Longer than the combined salt (64 hex characters): the rest goes in clear, as in xpra.
+        let password = "pässwörd-".repeat(10);
+        let pw = xgate_protocol::digest::password_bytes(&password);
+        let resp =
+            client_response("xor", &c.salt_digest, &pw, &c.server_salt, &client_salt).unwrap();
+        assert_ne!(resp, pw);
+        let reply = Value::dict([
+            ("challenge_response", Value::from(resp)),
+            ("challenge_client_salt", Value::from(client_salt)),
+        ]);
+        let mut ledger = SaltLedger::default();
+        assert_eq!(c.recover_password(&reply, &mut ledger), Ok(pw));
+        assert_eq!(
+            c.recover_password(&reply, &mut ledger),
+            Err(ChallengeError::SaltReused)
+        );
+        let hmac = Challenge::for_hello(&hello_with(&["hmac+sha256", "xor"])).unwrap();
+        assert_eq!(
+            hmac.recover_password(&reply, &mut SaltLedger::default()),
+            Err(ChallengeError::NotXor)
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use xgate_messages::{GatewayEvent, LookupSessions, UserIdentity};
 use xgate_protocol::{PacketEncoder, Value};
 
 use super::backends::{Backend, CheckContext, Grant, Role};
-use super::challenge::{Challenge, SaltLedger};
+use super::challenge::{Challenge, ChallengeError, SaltLedger};
 use super::failures::FailureLimiter;
 use super::AuthSettings;
 use crate::conn::{writer_for_hello, ConnError, PacketConn};
@@ -119,7 +119,7 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
             if grant.user.uid == Some(0) {
                 warn!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "refused: sessions mapped to uid 0");
                 finish(
-                    &mut conn,
+                    conn,
                     delay,
                     refuse("permission error", "cannot run proxy instances as root"),
                 )
@@ -142,7 +142,7 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
                 Err(e) => {
                     info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "session not found: {e}");
                     finish(
-                        &mut conn,
+                        conn,
                         delay,
                         refuse("session not found error", e.to_string()),
                     )
@@ -150,11 +150,15 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
                 }
             }
         }
-        Err(refusal) => finish(&mut conn, delay, refusal).await,
+        Err(refusal) => finish(conn, delay, refusal).await,
     }
 }
 
-async fn finish(conn: &mut PacketConn, failure_delay: Duration, refusal: Refusal) {
+/// How long a refused client has to close after its `disconnect` before the gateway closes.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Ends a refused handshake: the failure delay, the `disconnect`, then a clean close.
+async fn finish(mut conn: PacketConn, failure_delay: Duration, refusal: Refusal) {
     if let Refusal::Disconnect {
         reason,
         extra,
@@ -167,6 +171,7 @@ async fn finish(conn: &mut PacketConn, failure_delay: Duration, refusal: Refusal
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         conn.disconnect(&reason, &extra).await;
+        conn.close(CLOSE_GRACE).await;
     }
 }
 
@@ -302,13 +307,7 @@ async fn authenticate(
         if backend.decides() {
             let b = backend.clone();
             let c = ctx.clone();
-            let allowed = tokio::task::spawn_blocking(move || b.decide(&c))
-                .await
-                .map_err(|_| refuse("server error", "auth backend failed"))?
-                .map_err(|e| {
-                    warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
-                    refuse("authentication error", "auth backend failed")
-                })?;
+            let allowed = blocking(backend, move || b.decide(&c)).await?;
             if !allowed {
                 return Err(failed(
                     shared,
@@ -332,8 +331,24 @@ async fn authenticate(
                 )
                 .await);
             }
-            let challenge = Challenge::for_hello(&hello)
-                .map_err(|e| refuse("authentication error", e.to_string()))?;
+            let plain = backend.wants_plain_password();
+            if plain && !info.transport.is_confidential() && !backend.allows_unencrypted_password()
+            {
+                warn!(target: "xgate::auth", id = %info.id, transport = %info.transport, "{} needs the password in clear ('xor'): refused over a transport that is not encrypted (allow-unencrypted=yes allows it)", backend.name());
+                return Err(refuse(
+                    "authentication error",
+                    format!(
+                        "the {} module only takes passwords over an encrypted transport (ssl, wss, ssh) or a unix socket",
+                        backend.name()
+                    ),
+                ));
+            }
+            let challenge = if plain {
+                Challenge::for_hello_xor(&hello)
+            } else {
+                Challenge::for_hello(&hello)
+            }
+            .map_err(|e| refuse("authentication error", e.to_string()))?;
             let prompt = format!("password for user '{username}'");
             send(conn, &challenge.packet(encoder, &prompt)).await?;
             challenged = true;
@@ -350,21 +365,13 @@ async fn authenticate(
                 }
             })?;
             hello = reply_hello;
-            let b = backend.clone();
-            let user = username.clone();
-            let passwords = tokio::task::spawn_blocking(move || b.passwords(&user))
-                .await
-                .map_err(|_| refuse("server error", "auth backend failed"))?
-                .map_err(|e| {
-                    warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
-                    refuse("authentication error", "auth backend failed")
-                })?;
-            let verdict = {
-                let mut ledger = lock(&shared.ledger);
-                challenge.verify_matched(&hello, passwords.as_deref(), &mut ledger)
+            let verdict = if plain {
+                check_plain(shared, backend, &challenge, &hello, &username).await?
+            } else {
+                check_digest(shared, backend, &challenge, &hello, &username).await?
             };
-            if let Ok(Some(i)) = verdict {
-                matched = passwords.as_ref().and_then(|p| p.get(i)).cloned();
+            if let Ok(m) = &verdict {
+                matched.clone_from(m);
             }
             if let Err(e) = verdict {
                 // Counted against the name the client claims: for modules that ignore it (`password`,
@@ -480,6 +487,68 @@ async fn authenticate(
     }
 }
 
+/// Checks a digest response against the passwords `backend` knows for `username`; on success,
+/// the password that matched (`None` with `allow`). The outer error ends the handshake (the
+/// backend failed), the inner one is the client's failure.
+async fn check_digest(
+    shared: &Shared,
+    backend: &Backend,
+    challenge: &Challenge,
+    hello: &Value,
+    username: &str,
+) -> Result<Result<Option<Vec<u8>>, ChallengeError>, Refusal> {
+    let b = backend.clone();
+    let user = username.to_string();
+    let passwords = blocking(backend, move || b.passwords(&user)).await?;
+    let verdict = {
+        let mut ledger = lock(&shared.ledger);
+        challenge.verify_matched(hello, passwords.as_deref(), &mut ledger)
+    };
+    Ok(verdict.map(|i| i.and_then(|i| passwords.as_ref()?.get(i).cloned())))
+}
+
+/// Recovers the password of an `xor` response and has `backend` (`pam`) check it for
+/// `username`. Like [`check_digest`]; on success there is no stored password to name.
+async fn check_plain(
+    shared: &Shared,
+    backend: &Backend,
+    challenge: &Challenge,
+    hello: &Value,
+    username: &str,
+) -> Result<Result<Option<Vec<u8>>, ChallengeError>, Refusal> {
+    let password = {
+        let mut ledger = lock(&shared.ledger);
+        challenge.recover_password(hello, &mut ledger)
+    };
+    let password = match password {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    let b = backend.clone();
+    let user = username.to_string();
+    let ok = blocking(backend, move || b.check_password(&user, &password)).await?;
+    Ok(if ok {
+        Ok(None)
+    } else {
+        Err(ChallengeError::Mismatch)
+    })
+}
+
+/// Runs a blocking backend call on the blocking pool; a failure of the backend ends the
+/// handshake with `authentication error` (and is logged with the backend's name).
+async fn blocking<T: Send + 'static>(
+    backend: &Backend,
+    call: impl FnOnce() -> Result<T, super::backends::BackendError> + Send + 'static,
+) -> Result<T, Refusal> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|_| refuse("server error", "auth backend failed"))?
+        .map_err(|e| {
+            warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
+            refuse("authentication error", "auth backend failed")
+        })
+}
+
 /// A backend's grant for `username`, from the blocking pool.
 async fn grant_of(
     backend: &Backend,
@@ -489,13 +558,7 @@ async fn grant_of(
 ) -> Result<Grant, Refusal> {
     let b = backend.clone();
     let c = ctx.clone();
-    tokio::task::spawn_blocking(move || b.grant(&username, matched.as_deref(), &c))
-        .await
-        .map_err(|_| refuse("server error", "auth backend failed"))?
-        .map_err(|e| {
-            warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
-            refuse("authentication error", "auth backend failed")
-        })
+    blocking(backend, move || b.grant(&username, matched.as_deref(), &c)).await
 }
 
 /// The `auth` subtree of `info`: failure counts and what is refused now, with seconds left.

@@ -12,6 +12,8 @@ pub mod exec;
 pub mod failures;
 pub mod handshake;
 pub mod hook;
+#[cfg(feature = "pam")]
+pub mod pam;
 pub mod peercred;
 pub mod sql;
 

@@ -103,6 +103,19 @@ impl Session {
     /// Starts a session running xterm and waits (bounded) until it answers `xpra version :N`.
     /// With `tcp`, it also listens on a free port on 127.0.0.1 (no auth).
     pub fn start(version: Version, tcp: bool, dir: &Path) -> Session {
+        Session::start_with(version, tcp, dir, None)
+    }
+
+    /// Like [`Session::start`], and with `socket_dir` the server also puts its socket there
+    /// (`--socket-dir`; xpra 3.1.3 keeps the one in the usual directory too): a gateway given
+    /// only that directory (`--socket-dirs`) finds this session alone among the test user's,
+    /// which a client that names no display (a unix-socket URL) needs.
+    pub fn start_with(
+        version: Version,
+        tcp: bool,
+        dir: &Path,
+        socket_dir: Option<&Path>,
+    ) -> Session {
         let user = TestUser::get();
         let display = DisplayLock::new();
         let n = display.number;
@@ -127,6 +140,9 @@ impl Session {
             .args(version.common_args());
         if let Some(p) = tcp_port {
             c.arg(format!("--bind-tcp=127.0.0.1:{p}"));
+        }
+        if let Some(d) = socket_dir {
+            c.arg(format!("--socket-dir={}", d.display()));
         }
         let out = run_with_timeout(&mut c, Duration::from_secs(60));
         let mut s = Session {
@@ -431,9 +447,28 @@ pub struct Attach {
 impl Attach {
     /// Starts an Xvfb and `xpra attach URL` on it.
     pub fn start(version: Version, url: &str, dir: &Path) -> Attach {
+        Attach::start_with(version, url, dir, &[], None)
+    }
+
+    /// Like [`Attach::start`], with `extra` options after the usual ones, and run as `user`
+    /// (with its home and runtime directory) instead of root when one is given: a unix-socket
+    /// client whose uid the gateway checks (`peercred`).
+    pub fn start_with(
+        version: Version,
+        url: &str,
+        dir: &Path,
+        extra: &[String],
+        user: Option<&TestUser>,
+    ) -> Attach {
         let xvfb = Xvfb::start(dir);
-        let home = client_home(dir);
-        let mut c = version.client(&home);
+        let mut c = match user {
+            None => version.client(&client_home(dir)),
+            Some(u) => {
+                let mut c = u.command(&version.bin().to_string_lossy());
+                c.env("XPRA_PING_TIMEOUT", "60");
+                c
+            }
+        };
         c.env("DISPLAY", xvfb.name())
             .arg("attach")
             .arg(url)
@@ -452,6 +487,7 @@ impl Attach {
         if version == Version::V6 {
             c.arg("--splash=no");
         }
+        c.args(extra);
         let log = dir.join(format!("attach-{}.log", xvfb.display.number));
         let process = Guarded::spawn(&format!("xpra {} attach", version.name()), &mut c, &log);
         Attach {

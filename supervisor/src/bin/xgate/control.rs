@@ -321,7 +321,8 @@ async fn reload(live: &Rc<Live>) -> Result<Value, String> {
     let bound = if fresh.bind_tcp.is_empty() && fresh.bind.is_empty() {
         Vec::new()
     } else {
-        crate::bind::bind_all(&fresh)?
+        // After the privilege drop: the service user binds, and owns, the new sockets itself.
+        crate::bind::bind_all(&fresh, None)?
     };
     let wanted: Vec<String> = cfg
         .bind_tcp

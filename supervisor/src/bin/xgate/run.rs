@@ -41,7 +41,7 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
     // TLS files are read (and a default certificate generated) before root is dropped.
     let (upgrade, tls_notes) =
         UpgradeSettings::from_config(&cfg, owner).map_err(|e| e.to_string())?;
-    let bound = bind::bind_all(&cfg)?;
+    let bound = bind::bind_all(&cfg, owner)?;
     // The control socket and the metrics listener, bound as root too; plug-ins checked.
     let control_bind = control::bind_control(cfg.control_socket.as_deref(), owner);
     let metrics_bind = control::bind_metrics(cfg.bind_metrics)?;
