@@ -1,10 +1,10 @@
 //! Auth backends with xpra's semantics (reference §4.2): `none`, `allow`, `fail`, `reject`,
 //! `password`, `env`, `file`, `multifile`, `sqlite`, `sql` (sqlite or PostgreSQL), `exec` and
-//! `peercred`.
+//! `peercred`, plus xgate's `certificate` (a verified TLS client certificate names the user).
 //!
 //! A backend answers up to three questions: which passwords may the client have proven (checked
 //! against the challenge response by the handshake, in constant time), whether a client is let in
-//! without a password (`exec`, `peercred`), and where are the sessions of the user it accepted.
+//! without a password (`exec`, `peercred`, `certificate`), and where are the sessions of the user it accepted.
 //! Reading files, querying databases and running commands block, so the handshake calls these
 //! from a blocking task.
 //!
@@ -20,8 +20,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use xgate_config::AuthSpec;
-use xgate_messages::{Peer, SessionSource, UserIdentity};
+use xgate_messages::{CertificateSubject, Peer, SessionSource, UserIdentity};
 
+use super::certificate::CertificateAuth;
 use super::exec::ExecAuth;
 use super::peercred::PeerCred;
 use super::sql::{Access, DbError, DbLocation, UserDb, UserRow};
@@ -67,6 +68,8 @@ pub enum Backend {
     Exec(ExecAuth),
     /// The unix peer's uid/gid (`uid=`, `gid=`, `allow-owner=`).
     Peercred(PeerCred),
+    /// A verified TLS client certificate; its subject's `field=` (CN) is the user name.
+    Certificate(CertificateAuth),
     /// A plug-in actor with `role = "auth"` decides (`hook:name=X`; see [`super::hook`]).
     Hook(super::hook::HookAuth),
     /// Another module with a `role=` other than `both`.
@@ -89,7 +92,8 @@ pub enum Role {
     Sessions,
 }
 
-/// What the modules that decide without a password (`exec`, `peercred`) and the session lookups
+/// What the modules that decide without a password (`exec`, `peercred`, `certificate`) and the
+/// session lookups
 /// may look at.
 #[derive(Debug, Clone)]
 pub struct CheckContext {
@@ -103,6 +107,8 @@ pub struct CheckContext {
     pub transport: String,
     /// The prompt the gateway would show.
     pub prompt: String,
+    /// The subject of the client's verified TLS certificate, if it presented one.
+    pub certificate: Option<CertificateSubject>,
 }
 
 /// Why a backend could not be configured or consulted.
@@ -243,6 +249,9 @@ impl Backend {
                 spec.option("allow-owner"),
             )?),
             "hook" => Backend::Hook(super::hook::HookAuth::from_options(spec.option("name"))?),
+            "certificate" => {
+                Backend::Certificate(CertificateAuth::from_options(spec.option("field"))?)
+            }
             other => return Err(BackendError::Unsupported(other.to_string())),
         })
     }
@@ -265,6 +274,7 @@ impl Backend {
             Backend::Exec(_) => "exec",
             Backend::Peercred(_) => "peercred",
             Backend::Hook(_) => "hook",
+            Backend::Certificate(_) => "certificate",
             Backend::Role { inner, .. } => inner.name(),
         }
     }
@@ -289,6 +299,7 @@ impl Backend {
             | Backend::Fail
             | Backend::Exec(_)
             | Backend::Peercred(_)
+            | Backend::Certificate(_)
             | Backend::Hook(_) => false,
             _ => true,
         }
@@ -302,7 +313,10 @@ impl Backend {
                 ..
             } => false,
             Backend::Role { inner, .. } => inner.decides(),
-            Backend::Exec(_) | Backend::Peercred(_) | Backend::Hook(_) => true,
+            Backend::Exec(_)
+            | Backend::Peercred(_)
+            | Backend::Certificate(_)
+            | Backend::Hook(_) => true,
             _ => false,
         }
     }
@@ -324,6 +338,17 @@ impl Backend {
         }
     }
 
+    /// The user name the module itself establishes, whatever the hello says: the subject field
+    /// of the client's verified certificate for `certificate`; `None` for the other modules
+    /// (and for a client without a certificate).
+    pub fn established_username(&self, ctx: &CheckContext) -> Option<String> {
+        match self {
+            Backend::Role { inner, .. } => inner.established_username(ctx),
+            Backend::Certificate(c) => c.username(ctx.certificate.as_ref()),
+            _ => None,
+        }
+    }
+
     /// For the modules that [decide](Backend::decides) without a password: whether this client
     /// comes in. Blocking (`exec` runs a command).
     pub fn decide(&self, ctx: &CheckContext) -> Result<bool, BackendError> {
@@ -332,6 +357,7 @@ impl Backend {
             Backend::Exec(e) => e.run(ctx),
             Backend::Hook(h) => h.decide(ctx),
             Backend::Peercred(p) => Ok(p.allows(&ctx.peer)),
+            Backend::Certificate(c) => Ok(c.username(ctx.certificate.as_ref()).is_some()),
             _ => Ok(true),
         }
     }
@@ -349,6 +375,7 @@ impl Backend {
             | Backend::Reject
             | Backend::Exec(_)
             | Backend::Hook(_)
+            | Backend::Certificate(_)
             | Backend::Peercred(_) => Some(Vec::new()),
             Backend::Password { value } => Some(vec![pw(value)]),
             Backend::Env { name } => Some(
@@ -391,6 +418,7 @@ impl Backend {
                 };
                 return Ok(grant_from_row(username, row));
             }
+            Backend::Certificate(c) => return Ok(c.grant(username)),
             Backend::Peercred(_) => {
                 if let Peer::Unix {
                     uid: Some(uid),
@@ -664,6 +692,7 @@ mod tests {
             peer: Peer::Tcp("127.0.0.1:1".parse().expect("addr")),
             transport: "tcp".into(),
             prompt: String::new(),
+            certificate: None,
         };
         let g = b.grant("alice", Some(b"one"), &ctx).expect("grant");
         assert_eq!(g.user.uid, Some(1234));

@@ -282,6 +282,7 @@ async fn authenticate(
         peer: info.peer.clone(),
         transport: info.transport.to_string(),
         prompt: "password".into(),
+        certificate: info.client_certificate.clone(),
     };
     let mut grant: Option<Grant> = None;
     // The user the checking modules accepted, whose sessions `role=sessions` modules look up.
@@ -291,10 +292,10 @@ async fn authenticate(
         if backend.role() == Role::Sessions {
             continue;
         }
-        let username = if backend.uses_client_username() {
-            client_username.clone()
-        } else {
-            crate::users::own_name()
+        let username = match backend.established_username(&ctx) {
+            Some(name) => name,
+            None if backend.uses_client_username() => client_username.clone(),
+            None => crate::users::own_name(),
         };
         if matches!(backend, Backend::Fail) {
             return Err(failed(shared, info, Some(&client_username), "fail module").await);

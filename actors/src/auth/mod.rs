@@ -7,6 +7,7 @@
 //! settings on reload without touching handshakes already under way.
 
 pub mod backends;
+pub mod certificate;
 pub mod challenge;
 pub mod exec;
 pub mod failures;
