@@ -121,6 +121,25 @@ impl PacketConn {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.send(&Value::List(items))).await;
     }
 
+    /// Sends `disconnect` like [`PacketConn::disconnect`], then lets the peer close first
+    /// (reading and dropping what it still sends, for at most `linger`) and shuts the stream down
+    /// (a TLS close_notify, a WebSocket close frame). A peer that finds the connection gone
+    /// before it has read the `disconnect` may report a lost connection instead of the reason
+    /// (xpra's clients race their reader against their packet parser), so the gateway does not
+    /// close first.
+    pub async fn disconnect_and_close(&mut self, reason: &str, extra: &[&str], linger: Duration) {
+        self.disconnect(reason, extra).await;
+        let _ = tokio::time::timeout(linger, async {
+            while self.framed.next().await.is_some_and(|r| r.is_ok()) {}
+        })
+        .await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::io::AsyncWriteExt::shutdown(self.framed.get_mut()),
+        )
+        .await;
+    }
+
     /// Sets the largest chunk accepted from now on (raised once a client is authenticated).
     pub fn set_max_size(&mut self, max_size: u32) {
         self.framed.codec_mut().set_max_size(max_size);

@@ -35,6 +35,10 @@ pub struct Shared {
     pub shutdown: actix::Recipient<super::StopGateway>,
 }
 
+/// How long a refused client may take to close after its `disconnect` before the gateway
+/// closes.
+const DISCONNECT_LINGER: Duration = Duration::from_secs(2);
+
 /// How a handshake ended without a relay.
 #[derive(Debug)]
 enum Refusal {
@@ -166,7 +170,8 @@ async fn finish(conn: &mut PacketConn, failure_delay: Duration, refusal: Refusal
             tokio::time::sleep(failure_delay * delay).await;
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        conn.disconnect(&reason, &extra).await;
+        conn.disconnect_and_close(&reason, &extra, DISCONNECT_LINGER)
+            .await;
     }
 }
 
