@@ -102,6 +102,12 @@ pub fn build_acceptor(
     // Sessions are resumed by ticket only; no server-side cache to bound.
     b.set_session_id_context(b"xgate")
         .map_err(ssl_err("TLS session id context"))?;
+    // No TLS 1.3 session tickets: they are sent after the handshake, while xpra's Python client
+    // already reads in one thread and writes its hello in another on the same SSL object; about
+    // one 6.5.5 `connect-test` in six then never sent its hello (the login timed out). xpra's
+    // clients do not resume sessions anyway.
+    b.set_num_tickets(0)
+        .map_err(ssl_err("TLS session tickets"))?;
     Ok(b.build())
 }
 
