@@ -9,6 +9,7 @@
 pub mod connect;
 pub mod hello;
 pub mod pump;
+pub mod transport;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub struct RelaySettings {
     pub identity: GatewayIdentity,
     /// Arbiters (one per core) the relays are spread over; empty: the current one.
     pub arbiters: Vec<actix::ArbiterHandle>,
+    /// How `ssl://` and `wss://` targets are verified (`ssl-server-verify-mode`,
+    /// `ssl-server-ca-certs`).
+    pub target_tls: transport::TargetTls,
 }
 
 /// The ProxyRelay actor.
@@ -216,7 +220,7 @@ async fn run(
     let id = info.id;
     // Connect, with retries while the server starts; a stop request cancels the wait.
     let server_stream = tokio::select! {
-        r = connect::connect(&target.address, settings.connect_timeout, settings.connect_retry) => r,
+        r = connect::connect(&target.address, settings.connect_timeout, settings.connect_retry, &settings.target_tls) => r,
         Some(reason) = stop_rx.recv() => {
             client_conn.disconnect(&reason, &[]).await;
             return reason;
