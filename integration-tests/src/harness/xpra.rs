@@ -103,6 +103,11 @@ impl Session {
     /// Starts a session running xterm and waits (bounded) until it answers `xpra version :N`.
     /// With `tcp`, it also listens on a free port on 127.0.0.1 (no auth).
     pub fn start(version: Version, tcp: bool, dir: &Path) -> Session {
+        Session::start_with(version, tcp, dir, &[])
+    }
+
+    /// As [`Session::start`], with extra server options (`--bind-ssl=...`, `--ssl-cert=...`).
+    pub fn start_with(version: Version, tcp: bool, dir: &Path, extra: &[String]) -> Session {
         let user = TestUser::get();
         let display = DisplayLock::new();
         let n = display.number;
@@ -128,6 +133,7 @@ impl Session {
         if let Some(p) = tcp_port {
             c.arg(format!("--bind-tcp=127.0.0.1:{p}"));
         }
+        c.args(extra);
         let out = run_with_timeout(&mut c, Duration::from_secs(60));
         let mut s = Session {
             version,
