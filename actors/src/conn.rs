@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
 use tokio_util::codec::{Framed, FramedParts};
 use xgate_messages::BoxedStream;
 use xgate_protocol::{
@@ -122,19 +121,23 @@ impl PacketConn {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.send(&Value::List(items))).await;
     }
 
-    /// Ends the connection after a [`disconnect`](PacketConn::disconnect): waits up to `timeout`
-    /// for the peer to close first (dropping what it still sends), then closes this side cleanly
-    /// (TLS `close_notify`, then FIN). Closing at once races the peer: xpra 3.1.3's client over
-    /// TLS that meets an EOF without `close_notify` drops the connection before it has processed
-    /// the `disconnect` already received, and exits 0 without saying why.
-    pub async fn close(mut self, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while tokio::time::timeout_at(deadline, self.read())
-            .await
-            .is_ok_and(|r| r.is_ok())
-        {}
-        let _ =
-            tokio::time::timeout(Duration::from_secs(1), self.framed.get_mut().shutdown()).await;
+    /// Sends `disconnect` like [`PacketConn::disconnect`], then lets the peer close first
+    /// (reading and dropping what it still sends, for at most `linger`) and shuts the stream down
+    /// (a TLS close_notify, a WebSocket close frame). A peer that finds the connection gone
+    /// before it has read the `disconnect` may report a lost connection instead of the reason
+    /// (xpra's clients race their reader against their packet parser), so the gateway does not
+    /// close first.
+    pub async fn disconnect_and_close(&mut self, reason: &str, extra: &[&str], linger: Duration) {
+        self.disconnect(reason, extra).await;
+        let _ = tokio::time::timeout(linger, async {
+            while self.framed.next().await.is_some_and(|r| r.is_ok()) {}
+        })
+        .await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::io::AsyncWriteExt::shutdown(self.framed.get_mut()),
+        )
+        .await;
     }
 
     /// Sets the largest chunk accepted from now on (raised once a client is authenticated).

@@ -143,6 +143,16 @@ pub struct Config {
     /// What runs inside TLS on a shared port.
     #[serde(deserialize_with = "de::one")]
     pub ssl_mode: SslMode,
+    /// Whether the certificates of `ssl://` and `wss://` target servers are verified (xpra's
+    /// client option of that name): `required` (the default) or `optional` verify the chain
+    /// against `ssl-server-ca-certs` and the host name against the target's host (a TLS server
+    /// always presents a certificate, so the two are the same); `none` skips verification.
+    #[serde(deserialize_with = "de::one")]
+    pub ssl_server_verify_mode: ClientVerifyMode,
+    /// CA certificates (PEM) that sign the certificates of `ssl://` and `wss://` target servers;
+    /// unset: the system's trust store.
+    #[serde(deserialize_with = "de::opt")]
+    pub ssl_server_ca_certs: Option<PathBuf>,
     /// SSH host key file; without it the binary generates one in `state-dir`.
     #[serde(deserialize_with = "de::opt")]
     pub ssh_host_key: Option<PathBuf>,
@@ -224,6 +234,8 @@ impl Default for Config {
             ssl_ca_certs: None,
             ssl_client_verify_mode: None,
             ssl_mode: SslMode::Auto,
+            ssl_server_verify_mode: ClientVerifyMode::Required,
+            ssl_server_ca_certs: None,
             ssh_host_key: None,
             www: None,
             http_headers: None,
@@ -359,6 +371,7 @@ impl Config {
             &mut self.ssl_cert,
             &mut self.ssl_key,
             &mut self.ssl_ca_certs,
+            &mut self.ssl_server_ca_certs,
             &mut self.ssh_host_key,
             &mut self.www,
             &mut self.http_headers,

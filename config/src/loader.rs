@@ -67,6 +67,8 @@ pub const OPTIONS: &[(&str, OptionKind)] = &[
     ("ssl-ca-certs", OptionKind::Scalar),
     ("ssl-client-verify-mode", OptionKind::Scalar),
     ("ssl-mode", OptionKind::Scalar),
+    ("ssl-server-verify-mode", OptionKind::Scalar),
+    ("ssl-server-ca-certs", OptionKind::Scalar),
     ("ssh-host-key", OptionKind::Scalar),
     ("www", OptionKind::Scalar),
     ("http-headers", OptionKind::Scalar),

@@ -314,6 +314,8 @@ pub const KNOWN_AUTH_MODULES: &[&str] = &[
     "scram",
     // xgate's own: a plug-in actor with role = "auth" decides (docs/control.md).
     "hook",
+    // xgate's own: a verified TLS client certificate's subject is the user name.
+    "certificate",
 ];
 
 /// One auth module with its options, in xpra's syntax: `name`, `name:opt=v,opt2=v`,

@@ -6,122 +6,16 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{World, PASSWORD, PIXELS_TIMEOUT, USER};
+use xgate_integration_tests::harness::certs::{Certs, OPENSSL};
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{
-    run_with_timeout, CmdOutput, Gateway, Guarded, TestDir, Version, Xvfb,
+    run_with_timeout, strip_ansi, Attach, Gateway, TestDir, Version,
 };
-
-const OPENSSL: &str = "/usr/bin/openssl";
-
-/// A CA and a server certificate signed by it, made with the recipe of xpra's SSL documentation
-/// (`docs/Network/SSL.md`: a CA key and self-signed CA certificate, a server key and CSR, the CSR
-/// signed by the CA), with a subjectAltName for 127.0.0.1 so that clients verify the host. The CA
-/// gets a keyUsage extension: Python 3.11 (Debian 12) verifies with X509_STRICT, which refuses a CA
-/// certificate without one ("CA cert does not include key usage extension").
-struct Certs {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    _dir: TestDir,
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> CmdOutput {
-    assert!(
-        Path::new(OPENSSL).exists(),
-        "{OPENSSL} is missing: run scripts/setup-deps"
-    );
-    let out = run_with_timeout(
-        Command::new(OPENSSL).current_dir(dir).args(args),
-        Duration::from_secs(60),
-    );
-    assert!(out.success(), "openssl {args:?}: {out}");
-    out
-}
-
-fn make_certs() -> Certs {
-    let dir = TestDir::new("certs");
-    let p = dir.path();
-    std::fs::write(
-        p.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .expect("write san.ext");
-    openssl(p, &["genrsa", "-out", "ca.key", "2048"]);
-    openssl(
-        p,
-        &[
-            "req",
-            "-new",
-            "-x509",
-            "-days",
-            "365",
-            "-key",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-subj",
-            "/CN=xgate test CA",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    openssl(p, &["genrsa", "-out", "server.key", "2048"]);
-    openssl(
-        p,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    openssl(
-        p,
-        &[
-            "x509",
-            "-req",
-            "-days",
-            "365",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "01",
-            "-out",
-            "server.crt",
-            "-extfile",
-            "san.ext",
-        ],
-    );
-    for f in ["ca.crt", "server.crt", "server.key"] {
-        xgate_integration_tests::harness::set_mode(&p.join(f), 0o644);
-    }
-    Certs {
-        ca: p.join("ca.crt"),
-        cert: p.join("server.crt"),
-        key: p.join("server.key"),
-        _dir: dir,
-    }
-}
-
-fn tls_args(c: &Certs) -> Vec<String> {
-    vec![
-        format!("--ssl-cert={}", c.cert.display()),
-        format!("--ssl-key={}", c.key.display()),
-    ]
-}
 
 /// `SCHEME://alice:secret@127.0.0.1:PORT/PATH`.
 fn url(w: &World, scheme: &str, path: &str) -> String {
@@ -131,68 +25,16 @@ fn url(w: &World, scheme: &str, path: &str) -> String {
     )
 }
 
-/// Removes ANSI colour sequences from a log.
-fn plain(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// A GUI client with extra options (the harness's `Attach` takes none): Xvfb, then
-/// `xpra attach URL ARGS`; both stopped on drop.
-struct GuiClient {
-    process: Guarded,
-    _xvfb: Xvfb,
-}
-
-fn attach(w: &World, url: &str, extra: &[String]) -> GuiClient {
-    let xvfb = Xvfb::start(w.dir.path());
-    let home = client_home_in(w.dir.path());
-    let mut c = w.version.client(&home);
-    c.env("DISPLAY", xvfb.name()).arg("attach").arg(url).args([
-        "--mdns=no",
-        "--pulseaudio=no",
-        "--notifications=no",
-        "--speaker=no",
-        "--microphone=no",
-        "--webcam=no",
-        "--tray=no",
-        "--opengl=no",
-        "--system-tray=no",
-    ]);
-    if w.version == Version::V6 {
-        c.args(["--splash=no", "--packet-encoders=rencodeplus"]);
-    }
-    c.args(extra);
-    let log = w.dir.join(&format!("attach-{}.log", xvfb.display.number));
-    let process = Guarded::spawn(&format!("xpra {} attach", w.version.name()), &mut c, &log);
-    GuiClient {
-        process,
-        _xvfb: xvfb,
-    }
-}
-
 /// Attaches over `scheme` and waits for xterm's pixels in the session; the gateway's log must
 /// show the connection upgraded to `transport`.
 fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
-    let certs = make_certs();
+    let certs = Certs::make();
     let w = World::start(
         version,
         &format!("attach-{scheme}"),
         false,
         |s| vec![format!(":{}", s.number())],
-        &tls_args(&certs),
+        &certs.server_args(),
     );
     let n = w.session.number().to_string();
     let extra = if scheme == "ssl" || scheme == "wss" {
@@ -200,7 +42,7 @@ fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
     } else {
         Vec::new()
     };
-    let mut client = attach(&w, &url(&w, scheme, &n), &extra);
+    let mut client = Attach::start_with(version, &url(&w, scheme, &n), w.dir.path(), &extra, None);
     let shot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         w.session
             .wait_for_pixels(&format!("{scheme}-{}", version.name()), PIXELS_TIMEOUT)
@@ -219,7 +61,7 @@ fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
         "the {scheme} client exited: {}",
         client.process.log_tail()
     );
-    let log = plain(&w.gateway.log());
+    let log = strip_ansi(&w.gateway.log());
     assert!(
         log.contains(&format!("transport={transport}")),
         "the gateway did not log a {transport} connection:\n{}",
@@ -256,13 +98,13 @@ fn xpra_6_wss_attach_shows_xterm() {
 /// wss:// (both versions of the client where the scheme is theirs) and plain tcp://.
 #[test]
 fn one_port_serves_tcp_ssl_ws_wss_and_s_client_verifies() {
-    let certs = make_certs();
+    let certs = Certs::make();
     let w = World::start(
         Version::V3,
         "one-port",
         false,
         |s| vec![format!(":{}", s.number())],
-        &tls_args(&certs),
+        &certs.server_args(),
     );
     let port = w.gateway.port.to_string();
     let mut s_client = Command::new(OPENSSL);
@@ -306,7 +148,7 @@ fn default_certificate_is_generated_private_and_fingerprinted() {
     let meta = std::fs::metadata(&cert).expect("the generated certificate");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-    let log = plain(&gw.log());
+    let log = strip_ansi(&gw.log());
     let line = log
         .lines()
         .find(|l| l.contains("SHA-256 fingerprint"))

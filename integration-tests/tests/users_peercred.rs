@@ -51,7 +51,12 @@ fn peercred_lets_the_allowed_uid_reach_its_session_and_refuses_others() {
     std::fs::create_dir_all(&sockets).expect("create the session socket directory");
     std::os::unix::fs::chown(&sockets, Some(user.uid), Some(user.gid)).expect("chown it");
     set_mode(&sockets, 0o700);
-    let session = Session::start_with(v, false, dir.path(), Some(&sockets));
+    let session = Session::start_with(
+        v,
+        false,
+        dir.path(),
+        &[format!("--socket-dir={}", sockets.display())],
+    );
     let n = session.number();
     let sock = dir.join("xgate.sock");
     // Every local user may connect (socket-permissions=666); peercred decides. The gateway runs

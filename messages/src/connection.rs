@@ -149,6 +149,42 @@ pub struct ConnectionInfo {
     pub transport: TransportKind,
     /// The HTTP request path of a WebSocket upgrade, which can name the display.
     pub request_path: Option<String>,
+    /// The subject of the client certificate that verified against `ssl-ca-certs` (TLS
+    /// transports only): the `certificate` auth module logs the client in under one of its
+    /// fields. `None` when the client presented no certificate or it did not verify.
+    #[serde(default)]
+    pub client_certificate: Option<CertificateSubject>,
+}
+
+/// The subject name of a verified client certificate, as `(field, value)` pairs in the
+/// certificate's order, with openssl's short field names (`CN`, `emailAddress`, `O`, `UID`...).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CertificateSubject {
+    /// The subject's entries.
+    pub entries: Vec<(String, String)>,
+}
+
+impl CertificateSubject {
+    /// The first value of `field` (matched without regard to case: `cn` finds `CN`).
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(field))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Display for CertificateSubject {
+    /// One line, `CN=alice,O=example`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}={v}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A byte stream of any transport (TCP, unix, TLS, WebSocket, SSH channel): what the upgrade stage

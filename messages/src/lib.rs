@@ -14,7 +14,8 @@ pub mod session;
 pub mod supervision;
 
 pub use connection::{
-    BoxedStream, ByteStream, ConnectionId, ConnectionInfo, ListenerInfo, Peer, TransportKind,
+    BoxedStream, ByteStream, CertificateSubject, ConnectionId, ConnectionInfo, ListenerInfo, Peer,
+    TransportKind,
 };
 pub use control::{
     ConnectionSummary, ListConnections, RegisterConnection, StopConnection, StopConnectionById,

@@ -88,6 +88,10 @@ pub struct AuthQuery {
     pub transport: String,
     /// The display the client asked for, if any.
     pub display: Option<String>,
+    /// The subject of the client's verified TLS certificate (`O=example,CN=carol`), when it
+    /// presented one; absent from the JSON line otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
 }
 
 /// A plug-in's answer to an [`AuthQuery`], as an `exec` plug-in writes it on its stdout
@@ -213,10 +217,22 @@ mod tests {
             peer: "127.0.0.1:1".into(),
             transport: "tcp".into(),
             display: None,
+            certificate: None,
         });
         let line = serde_json::to_string(&q).unwrap();
         assert!(line.starts_with("{\"type\":\"auth\""), "{line}");
         assert!(line.contains("\"username\":\"bob\""), "{line}");
+        assert!(!line.contains("certificate"), "{line}");
+        let q = PluginInput::Auth(AuthQuery {
+            username: "carol".into(),
+            password: None,
+            peer: "127.0.0.1:1".into(),
+            transport: "ssl".into(),
+            display: None,
+            certificate: Some("CN=carol".into()),
+        });
+        let line = serde_json::to_string(&q).unwrap();
+        assert!(line.contains("\"certificate\":\"CN=carol\""), "{line}");
         let a: AuthAnswer = serde_json::from_str("{\"allow\":true}").unwrap();
         assert!(a.allow);
     }

@@ -1,11 +1,13 @@
 //! Auth backends with xpra's semantics (reference §4.2): `none`, `allow`, `fail`, `reject`,
 //! `password`, `env`, `file`, `multifile`, `sqlite`, `sql` (sqlite or PostgreSQL), `exec`,
-//! `peercred` and, when built with the cargo feature `pam`, `pam` (`sys`).
+//! `peercred`, xgate's `certificate` (a verified TLS client certificate names the user) and, when
+//! built with the cargo feature `pam`, `pam` (`sys`).
 //!
 //! A backend answers up to three questions: which passwords may the client have proven (checked
 //! against the challenge response by the handshake, in constant time; `pam` instead checks the
 //! password the client reveals with an `xor` challenge), whether a client is let in
-//! without a password (`exec`, `peercred`), and where are the sessions of the user it accepted.
+//! without a password (`exec`, `peercred`, `certificate`), and where are the sessions of the user
+//! it accepted.
 //! Reading files, querying databases and running commands block, so the handshake calls these
 //! from a blocking task.
 //!
@@ -21,8 +23,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use xgate_config::AuthSpec;
-use xgate_messages::{Peer, SessionSource, UserIdentity};
+use xgate_messages::{CertificateSubject, Peer, SessionSource, UserIdentity};
 
+use super::certificate::CertificateAuth;
 use super::exec::ExecAuth;
 use super::peercred::PeerCred;
 use super::sql::{Access, DbError, DbLocation, UserDb, UserRow};
@@ -71,6 +74,8 @@ pub enum Backend {
     /// The system's PAM stack checks the password (`service=`, `check-account=`).
     #[cfg(feature = "pam")]
     Pam(super::pam::PamAuth),
+    /// A verified TLS client certificate; its subject's `field=` (CN) is the user name.
+    Certificate(CertificateAuth),
     /// A plug-in actor with `role = "auth"` decides (`hook:name=X`; see [`super::hook`]).
     Hook(super::hook::HookAuth),
     /// Another module with a `role=` other than `both`.
@@ -93,7 +98,8 @@ pub enum Role {
     Sessions,
 }
 
-/// What the modules that decide without a password (`exec`, `peercred`) and the session lookups
+/// What the modules that decide without a password (`exec`, `peercred`, `certificate`) and the
+/// session lookups
 /// may look at.
 #[derive(Debug, Clone)]
 pub struct CheckContext {
@@ -107,6 +113,8 @@ pub struct CheckContext {
     pub transport: String,
     /// The prompt the gateway would show.
     pub prompt: String,
+    /// The subject of the client's verified TLS certificate, if it presented one.
+    pub certificate: Option<CertificateSubject>,
 }
 
 /// Why a backend could not be configured or consulted.
@@ -266,6 +274,9 @@ impl Backend {
                 spec.option("allow-owner"),
             )?),
             "hook" => Backend::Hook(super::hook::HookAuth::from_options(spec.option("name"))?),
+            "certificate" => {
+                Backend::Certificate(CertificateAuth::from_options(spec.option("field"))?)
+            }
             #[cfg(feature = "pam")]
             "pam" => Backend::Pam(super::pam::PamAuth::from_options(
                 spec.option("service"),
@@ -303,6 +314,7 @@ impl Backend {
             Backend::Hook(_) => "hook",
             #[cfg(feature = "pam")]
             Backend::Pam(_) => "pam",
+            Backend::Certificate(_) => "certificate",
             Backend::Role { inner, .. } => inner.name(),
         }
     }
@@ -363,6 +375,7 @@ impl Backend {
             | Backend::Fail
             | Backend::Exec(_)
             | Backend::Peercred(_)
+            | Backend::Certificate(_)
             | Backend::Hook(_) => false,
             _ => true,
         }
@@ -376,7 +389,10 @@ impl Backend {
                 ..
             } => false,
             Backend::Role { inner, .. } => inner.decides(),
-            Backend::Exec(_) | Backend::Peercred(_) | Backend::Hook(_) => true,
+            Backend::Exec(_)
+            | Backend::Peercred(_)
+            | Backend::Certificate(_)
+            | Backend::Hook(_) => true,
             _ => false,
         }
     }
@@ -402,6 +418,17 @@ impl Backend {
         }
     }
 
+    /// The user name the module itself establishes, whatever the hello says: the subject field
+    /// of the client's verified certificate for `certificate`; `None` for the other modules
+    /// (and for a client without a certificate).
+    pub fn established_username(&self, ctx: &CheckContext) -> Option<String> {
+        match self {
+            Backend::Role { inner, .. } => inner.established_username(ctx),
+            Backend::Certificate(c) => c.username(ctx.certificate.as_ref()),
+            _ => None,
+        }
+    }
+
     /// For the modules that [decide](Backend::decides) without a password: whether this client
     /// comes in. Blocking (`exec` runs a command).
     pub fn decide(&self, ctx: &CheckContext) -> Result<bool, BackendError> {
@@ -410,6 +437,7 @@ impl Backend {
             Backend::Exec(e) => e.run(ctx),
             Backend::Hook(h) => h.decide(ctx),
             Backend::Peercred(p) => Ok(p.allows(&ctx.peer)),
+            Backend::Certificate(c) => Ok(c.username(ctx.certificate.as_ref()).is_some()),
             _ => Ok(true),
         }
     }
@@ -427,6 +455,7 @@ impl Backend {
             | Backend::Reject
             | Backend::Exec(_)
             | Backend::Hook(_)
+            | Backend::Certificate(_)
             | Backend::Peercred(_) => Some(Vec::new()),
             // No digest can match: the password is checked by PAM (`check_password`).
             #[cfg(feature = "pam")]
@@ -487,6 +516,7 @@ impl Backend {
                     sessions: SessionSource::SocketScan,
                 });
             }
+            Backend::Certificate(c) => return Ok(c.grant(username)),
             Backend::Peercred(_) => {
                 if let Peer::Unix {
                     uid: Some(uid),
@@ -760,6 +790,7 @@ mod tests {
             peer: Peer::Tcp("127.0.0.1:1".parse().expect("addr")),
             transport: "tcp".into(),
             prompt: String::new(),
+            certificate: None,
         };
         let g = b.grant("alice", Some(b"one"), &ctx).expect("grant");
         assert_eq!(g.user.uid, Some(1234));

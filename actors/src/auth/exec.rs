@@ -206,6 +206,7 @@ mod tests {
             display: display.map(str::to_string),
             peer: Peer::Tcp("127.0.0.1:5555".parse().expect("addr")),
             transport: "tcp".into(),
+            certificate: None,
             prompt: "password".into(),
         }
     }

@@ -35,6 +35,10 @@ pub struct Shared {
     pub shutdown: actix::Recipient<super::StopGateway>,
 }
 
+/// How long a refused client may take to close after its `disconnect` before the gateway
+/// closes.
+const DISCONNECT_LINGER: Duration = Duration::from_secs(2);
+
 /// How a handshake ended without a relay.
 #[derive(Debug)]
 enum Refusal {
@@ -154,9 +158,6 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
     }
 }
 
-/// How long a refused client has to close after its `disconnect` before the gateway closes.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
 /// Ends a refused handshake: the failure delay, the `disconnect`, then a clean close.
 async fn finish(mut conn: PacketConn, failure_delay: Duration, refusal: Refusal) {
     if let Refusal::Disconnect {
@@ -170,8 +171,8 @@ async fn finish(mut conn: PacketConn, failure_delay: Duration, refusal: Refusal)
             tokio::time::sleep(failure_delay * delay).await;
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        conn.disconnect(&reason, &extra).await;
-        conn.close(CLOSE_GRACE).await;
+        conn.disconnect_and_close(&reason, &extra, DISCONNECT_LINGER)
+            .await;
     }
 }
 
@@ -287,6 +288,7 @@ async fn authenticate(
         peer: info.peer.clone(),
         transport: info.transport.to_string(),
         prompt: "password".into(),
+        certificate: info.client_certificate.clone(),
     };
     let mut grant: Option<Grant> = None;
     // The user the checking modules accepted, whose sessions `role=sessions` modules look up.
@@ -296,10 +298,10 @@ async fn authenticate(
         if backend.role() == Role::Sessions {
             continue;
         }
-        let username = if backend.uses_client_username() {
-            client_username.clone()
-        } else {
-            crate::users::own_name()
+        let username = match backend.established_username(&ctx) {
+            Some(name) => name,
+            None if backend.uses_client_username() => client_username.clone(),
+            None => crate::users::own_name(),
         };
         if matches!(backend, Backend::Fail) {
             return Err(failed(shared, info, Some(&client_username), "fail module").await);

@@ -46,6 +46,7 @@ impl HookAuth {
             peer: ctx.peer.to_string(),
             transport: ctx.transport.clone(),
             display: ctx.display.clone(),
+            certificate: ctx.certificate.as_ref().map(ToString::to_string),
         }
     }
 

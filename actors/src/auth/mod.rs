@@ -7,6 +7,7 @@
 //! settings on reload without touching handshakes already under way.
 
 pub mod backends;
+pub mod certificate;
 pub mod challenge;
 pub mod exec;
 pub mod failures;
@@ -85,9 +86,17 @@ impl AuthSettings {
             chains.insert(transport, build(cfg.auth_for(kind))?);
         }
         let mut listener_chains = HashMap::new();
-        for b in &cfg.bind_tcp {
-            if !b.auth.is_empty() {
-                listener_chains.insert(format!("tcp:{b}"), build(&b.auth)?);
+        // The names are the listeners' own (`supervisor`'s bind: `PREFIX:SPEC`).
+        for (prefix, specs) in [
+            ("tcp", &cfg.bind_tcp),
+            ("ssl", &cfg.bind_ssl),
+            ("ws", &cfg.bind_ws),
+            ("wss", &cfg.bind_wss),
+        ] {
+            for b in specs {
+                if !b.auth.is_empty() {
+                    listener_chains.insert(format!("{prefix}:{b}"), build(&b.auth)?);
+                }
             }
         }
         for b in &cfg.bind {

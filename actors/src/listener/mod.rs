@@ -203,6 +203,7 @@ impl AcceptLoop {
             listener: self.info.clone(),
             transport: self.info.kind,
             request_path: None,
+            client_certificate: None,
         };
         self.upgrade.do_send(Accepted {
             info,

@@ -1,10 +1,13 @@
-//! Connecting to an xpra server: unix sockets and `tcp://` targets, retrying while a server starts.
+//! Connecting to an xpra server: unix sockets, `tcp://`, and `ssl://`, `ws://`, `wss://` targets
+//! ([`super::transport`]), retrying while a server starts.
 
 use std::io;
 use std::time::{Duration, Instant};
 
 use tracing::debug;
 use xgate_messages::{BoxedStream, TargetAddress};
+
+use super::transport::{self, TargetTls};
 
 /// Why a target could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,7 @@ fn transient(e: &io::Error) -> bool {
 async fn connect_once(
     address: &TargetAddress,
     timeout: Duration,
+    tls: &TargetTls,
 ) -> Result<BoxedStream, io::Error> {
     let attempt = async {
         match address {
@@ -51,9 +55,20 @@ async fn connect_once(
                 Ok(Box::new(s) as BoxedStream)
             }
             TargetAddress::Tcp { host, port } => {
-                let s = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-                s.set_nodelay(true)?;
-                Ok(Box::new(s) as BoxedStream)
+                Ok(Box::new(transport::tcp(host, *port).await?) as BoxedStream)
+            }
+            TargetAddress::Ssl { host, port } => {
+                let s = transport::tcp(host, *port).await?;
+                Ok(Box::new(transport::tls(s, host, tls).await?) as BoxedStream)
+            }
+            TargetAddress::Ws { host, port, path } => {
+                let s = transport::tcp(host, *port).await?;
+                Ok(Box::new(transport::websocket(s, host, *port, path).await?) as BoxedStream)
+            }
+            TargetAddress::Wss { host, port, path } => {
+                let s = transport::tcp(host, *port).await?;
+                let s = transport::tls(s, host, tls).await?;
+                Ok(Box::new(transport::websocket(s, host, *port, path).await?) as BoxedStream)
             }
             _ => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -67,23 +82,26 @@ async fn connect_once(
 }
 
 /// Connects to `address`, each attempt bounded by `timeout`, retrying refused or missing
-/// sockets for up to `retry_for` (a session that is still starting).
+/// sockets for up to `retry_for` (a session that is still starting). `tls` says how `ssl://`
+/// and `wss://` servers are verified.
 pub async fn connect(
     address: &TargetAddress,
     timeout: Duration,
     retry_for: Duration,
+    tls: &TargetTls,
 ) -> Result<BoxedStream, ConnectError> {
     match address {
-        TargetAddress::Unix { .. } | TargetAddress::Tcp { .. } => {}
-        TargetAddress::Ssl { .. } => return Err(ConnectError::Unsupported("ssl://")),
-        TargetAddress::Ws { .. } => return Err(ConnectError::Unsupported("ws://")),
-        TargetAddress::Wss { .. } => return Err(ConnectError::Unsupported("wss://")),
+        TargetAddress::Unix { .. }
+        | TargetAddress::Tcp { .. }
+        | TargetAddress::Ssl { .. }
+        | TargetAddress::Ws { .. }
+        | TargetAddress::Wss { .. } => {}
         TargetAddress::Ssh { .. } => return Err(ConnectError::Unsupported("ssh://")),
     }
     let give_up = Instant::now() + retry_for;
     let mut pause = Duration::from_millis(100);
     loop {
-        match connect_once(address, timeout).await {
+        match connect_once(address, timeout, tls).await {
             Ok(s) => return Ok(s),
             Err(e) if transient(&e) && Instant::now() + pause < give_up => {
                 debug!(target: "xgate::proxy", %address, "connect failed ({e}), retrying in {pause:?}");

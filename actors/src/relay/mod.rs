@@ -9,6 +9,7 @@
 pub mod connect;
 pub mod hello;
 pub mod pump;
+pub mod transport;
 pub mod zerocopy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +50,9 @@ pub struct RelaySettings {
     pub identity: GatewayIdentity,
     /// Arbiters (one per core) the relays are spread over; empty: the current one.
     pub arbiters: Vec<actix::ArbiterHandle>,
+    /// How `ssl://` and `wss://` targets are verified (`ssl-server-verify-mode`,
+    /// `ssl-server-ca-certs`).
+    pub target_tls: transport::TargetTls,
 }
 
 /// The ProxyRelay actor.
@@ -219,7 +223,7 @@ async fn run(
     let id = info.id;
     // Connect, with retries while the server starts; a stop request cancels the wait.
     let server_stream = tokio::select! {
-        r = connect::connect(&target.address, settings.connect_timeout, settings.connect_retry) => r,
+        r = connect::connect(&target.address, settings.connect_timeout, settings.connect_retry, &settings.target_tls) => r,
         Some(reason) = stop_rx.recv() => {
             client_conn.disconnect(&reason, &[]).await;
             return reason;

@@ -195,6 +195,15 @@ pub fn encode_header(opcode: Opcode, len: u64, out: &mut BytesMut) {
     }
 }
 
+/// Appends a masked frame header (FIN set, mask bit and key) for `len` payload bytes to `out`,
+/// as a client sends; the payload that follows must be masked with `key` ([`apply_mask`]).
+pub fn encode_masked_header(opcode: Opcode, len: u64, key: [u8; 4], out: &mut BytesMut) {
+    let start = out.len();
+    encode_header(opcode, len, out);
+    out[start + 1] |= 0x80;
+    out.put_slice(&key);
+}
+
 /// A whole control frame (close, ping or pong) with its payload.
 pub fn control_frame(opcode: Opcode, payload: &[u8], out: &mut BytesMut) {
     encode_header(opcode, payload.len() as u64, out);

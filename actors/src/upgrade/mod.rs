@@ -335,8 +335,13 @@ impl Conn {
             }
             Ok(Ok(())) => {}
         }
-        let client_name = tls::verified_peer_name(tls.ssl());
-        debug!(target: "xgate::ssl", %id, version = tls.ssl().version_str(), cipher = tls.ssl().current_cipher().map(|c| c.name()).unwrap_or(""), client = ?client_name, "TLS established");
+        self.info.client_certificate = tls::verified_peer_subject(tls.ssl());
+        let client = self
+            .info
+            .client_certificate
+            .as_ref()
+            .map(ToString::to_string);
+        debug!(target: "xgate::ssl", %id, version = tls.ssl().version_str(), cipher = tls.ssl().current_cipher().map(|c| c.name()).unwrap_or(""), client = ?client, "TLS established");
         let mode = match self.info.listener.kind {
             TransportKind::Wss | TransportKind::Ws => SslMode::Www,
             _ => self.settings.ssl_mode,

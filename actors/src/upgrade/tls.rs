@@ -21,6 +21,7 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509Name, X509NameBuilder, X509};
 use xgate_config::ClientVerifyMode;
+use xgate_messages::CertificateSubject;
 
 /// The file name of the generated certificate (key and certificate in one PEM, like the
 /// `/etc/xpra/ssl-cert.pem` that xpra's packages generate).
@@ -101,6 +102,12 @@ pub fn build_acceptor(
     // Sessions are resumed by ticket only; no server-side cache to bound.
     b.set_session_id_context(b"xgate")
         .map_err(ssl_err("TLS session id context"))?;
+    // No TLS 1.3 session tickets: they are sent after the handshake, while xpra's Python client
+    // already reads in one thread and writes its hello in another on the same SSL object; about
+    // one 6.5.5 `connect-test` in six then never sent its hello (the login timed out). xpra's
+    // clients do not resume sessions anyway.
+    b.set_num_tickets(0)
+        .map_err(ssl_err("TLS session tickets"))?;
     Ok(b.build())
 }
 
@@ -204,14 +211,24 @@ pub fn ensure_default_certificate(
     Ok((path, true))
 }
 
-/// The subject common name of a client certificate that verified against `ssl-ca-certs`.
-pub fn verified_peer_name(ssl: &SslRef) -> Option<String> {
+/// The subject of the client certificate, when the client presented one and it verified
+/// against `ssl-ca-certs` (the handshake fails on a bad certificate whenever one is requested;
+/// the verify result is checked again here so that no unverified name ever reaches auth).
+pub fn verified_peer_subject(ssl: &SslRef) -> Option<CertificateSubject> {
     if ssl.verify_result() != openssl::x509::X509VerifyResult::OK {
         return None;
     }
     let cert = ssl.peer_certificate()?;
-    let cn = cert.subject_name().entries_by_nid(Nid::COMMONNAME).next()?;
-    cn.data().to_string().ok()
+    let entries = cert
+        .subject_name()
+        .entries()
+        .filter_map(|e| {
+            let field = e.object().nid().short_name().ok()?.to_string();
+            let value = e.data().to_string().ok()?;
+            Some((field, value))
+        })
+        .collect();
+    Some(CertificateSubject { entries })
 }
 
 #[cfg(test)]

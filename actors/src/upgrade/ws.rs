@@ -44,6 +44,11 @@ const READ_SIZE: usize = 64 * 1024;
 /// The most iovecs passed down in one vectored write.
 const MAX_IOV: usize = 64;
 
+/// The largest frame a client-side stream sends: a client masks its payload, which means a copy,
+/// so a large write goes out as several frames of this size (the receiver reassembles a byte
+/// stream either way, reference §5.3).
+const CLIENT_FRAME_MAX: usize = 256 * 1024;
+
 /// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
 pub fn accept_key(key: &str) -> String {
     let mut h = openssl::sha::Sha1::new();
@@ -178,6 +183,9 @@ pub struct WsStream<S> {
     owed: u64,
     /// A close frame was queued; no data frame may follow it.
     close_sent: bool,
+    /// This side is the client (an `ws://`/`wss://` target): every frame going out is masked,
+    /// as RFC 6455 requires of clients.
+    client: bool,
 }
 
 impl<S> WsStream<S> {
@@ -194,6 +202,29 @@ impl<S> WsStream<S> {
             copied: 0,
             owed: 0,
             close_sent: false,
+            client: false,
+        }
+    }
+
+    /// Wraps the client side of an upgraded connection: as [`WsStream::new`], but every frame
+    /// going out is masked with a fresh random key.
+    pub fn client(inner: S, leftover: BytesMut, max_payload: u64) -> WsStream<S> {
+        WsStream {
+            client: true,
+            ..WsStream::new(inner, leftover, max_payload)
+        }
+    }
+
+    /// Queues a control frame, masked on the client side.
+    fn queue_control(&mut self, opcode: Opcode, payload: &[u8]) {
+        if self.client {
+            let key: [u8; 4] = rand::random();
+            encode_masked_header(opcode, payload.len() as u64, key, &mut self.ctrl);
+            let start = self.ctrl.len();
+            self.ctrl.put_slice(payload);
+            apply_mask(&mut self.ctrl[start..], key, 0);
+        } else {
+            control_frame(opcode, payload, &mut self.ctrl);
         }
     }
 
@@ -210,7 +241,7 @@ impl<S> WsStream<S> {
     fn queue_close(&mut self, code: u16, reason: &str) {
         if !self.close_sent {
             self.close_sent = true;
-            control_frame(Opcode::Close, &close_payload(code, reason), &mut self.ctrl);
+            self.queue_control(Opcode::Close, &close_payload(code, reason));
         }
     }
 }
@@ -262,7 +293,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                     return Poll::Ready(Ok(()));
                 }
                 Ok(Event::Ping(payload)) => {
-                    control_frame(Opcode::Pong, &payload, &mut this.ctrl);
+                    this.queue_control(Opcode::Pong, &payload);
                 }
                 Ok(Event::Pong) => {}
                 Ok(Event::Close(code)) => {
@@ -373,6 +404,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
             let total: usize = bufs.iter().map(|b| b.len()).sum();
             if total == 0 {
                 return Poll::Ready(Ok(0));
+            }
+            if this.client {
+                // Masked: always a copy, at most CLIENT_FRAME_MAX bytes per frame.
+                let n = total.min(CLIENT_FRAME_MAX);
+                let key: [u8; 4] = rand::random();
+                encode_masked_header(Opcode::Binary, n as u64, key, &mut this.wbuf);
+                let start = this.wbuf.len();
+                let mut left = n;
+                for b in bufs {
+                    let take = left.min(b.len());
+                    this.wbuf.put_slice(&b[..take]);
+                    left -= take;
+                    if left == 0 {
+                        break;
+                    }
+                }
+                apply_mask(&mut this.wbuf[start..], key, 0);
+                this.copied = n;
+                continue;
             }
             encode_header(Opcode::Binary, total as u64, &mut this.wbuf);
             if total <= COALESCE {
@@ -567,6 +617,49 @@ mod tests {
         assert_eq!(frames[2].1.len(), 200_000);
         assert_eq!(frames[3], (Opcode::Close, vec![0x03, 0xe8]));
         assert_eq!(frames.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn client_side_masks_every_frame_and_splits_large_writes() {
+        let (a, mut b) = tokio::io::duplex(1 << 22);
+        let mut ws = WsStream::client(a, BytesMut::new(), 1 << 20);
+        b.write_all(&frame(9, true, None, b"hi")).await.unwrap();
+        b.write_all(&frame(2, true, None, b"srv")).await.unwrap();
+        let mut got = [0u8; 3];
+        ws.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"srv");
+        let big: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+        ws.write_all(b"abc").await.unwrap();
+        ws.write_all(&big).await.unwrap();
+        ws.shutdown().await.unwrap();
+        drop(ws);
+        let mut out = Vec::new();
+        b.read_to_end(&mut out).await.unwrap();
+        let mut input = BytesMut::from(&out[..]);
+        let mut frames = Vec::new();
+        while let Ok(Some(h)) = parse_header(&input, 1 << 20) {
+            input.advance(h.header_len);
+            let mut p = input.split_to(h.len as usize);
+            let key = h.mask.expect("a client frame without a mask");
+            apply_mask(&mut p, key, 0);
+            frames.push((h.opcode, p.to_vec()));
+        }
+        assert_eq!(frames[0], (Opcode::Pong, b"hi".to_vec()));
+        assert_eq!(frames[1], (Opcode::Binary, b"abc".to_vec()));
+        let data: Vec<u8> = frames[2..frames.len() - 1]
+            .iter()
+            .flat_map(|(op, p)| {
+                assert_eq!(*op, Opcode::Binary);
+                assert!(p.len() <= CLIENT_FRAME_MAX);
+                p.clone()
+            })
+            .collect();
+        assert_eq!(data, big);
+        assert!(frames.len() >= 5, "600 KB in frames of 256 KiB at most");
+        assert_eq!(
+            frames.last().cloned(),
+            Some((Opcode::Close, vec![0x03, 0xe8]))
+        );
     }
 
     #[tokio::test]

@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use tokio::net::TcpListener;
+use xgate_actors::relay::transport::TargetTls;
+use xgate_config::ClientVerifyMode;
 use xgate_integration_tests::load::procfs::{tree_pss_bytes, tree_rss_bytes};
 use xgate_integration_tests::load::stats::summarize;
 use xgate_integration_tests::load::wire::{parse_compressor, parse_encoder};
-use xgate_integration_tests::load::{serve, Client, ClientConfig, LoadError, ServerConfig, Wire};
+use xgate_integration_tests::load::{
+    serve, Client, ClientConfig, LoadError, ServerConfig, Transport, Wire,
+};
 use xgate_protocol::{Compressor, PacketEncoder};
 
 /// Load generator for xpra relays: a fake server, and a fake client that measures.
@@ -68,13 +72,32 @@ struct ClientArgs {
     /// Seconds the handshake and each wait may take.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Connect with a WebSocket inside TLS (`wss://`) instead of plain TCP.
+    #[arg(long)]
+    wss: bool,
+    /// With `--wss`: CA certificates to verify the server with; without, the server's
+    /// certificate is not verified (a gateway's generated self-signed one).
+    #[arg(long)]
+    ssl_ca_certs: Option<std::path::PathBuf>,
     #[command(flatten)]
     wire: WireArgs,
 }
 
 impl ClientArgs {
-    fn config(&self) -> ClientConfig {
-        ClientConfig {
+    fn config(&self) -> Result<ClientConfig, LoadError> {
+        let transport = if self.wss {
+            let mode = if self.ssl_ca_certs.is_some() {
+                ClientVerifyMode::Required
+            } else {
+                ClientVerifyMode::None
+            };
+            let tls = TargetTls::new(mode, self.ssl_ca_certs.as_deref())
+                .map_err(|e| LoadError::Unexpected(e.to_string()))?;
+            Transport::Wss(tls)
+        } else {
+            Transport::Tcp
+        };
+        Ok(ClientConfig {
             target: self.target.clone(),
             wire: self.wire.wire(),
             username: self.username.clone(),
@@ -82,7 +105,8 @@ impl ClientArgs {
             display: self.display.clone(),
             version: self.wire.xpra_version.clone(),
             timeout: Duration::from_secs(self.timeout),
-        }
+            transport,
+        })
     }
 }
 
@@ -201,18 +225,18 @@ async fn run(mode: Mode) -> Result<(), LoadError> {
             client,
             seconds,
             connections,
-        } => throughput(&client.config(), seconds, connections.max(1)).await,
+        } => throughput(&client.config()?, seconds, connections.max(1)).await,
         Mode::Latency {
             client,
             count,
             rate,
             warmup,
-        } => latency(&client.config(), count, rate, warmup).await,
+        } => latency(&client.config()?, count, rate, warmup).await,
         Mode::Setup {
             client,
             count,
             warmup,
-        } => setup(&client.config(), count, warmup).await,
+        } => setup(&client.config()?, count, warmup).await,
         Mode::Idle {
             client,
             count,
@@ -221,7 +245,7 @@ async fn run(mode: Mode) -> Result<(), LoadError> {
             parallel,
         } => {
             idle(
-                &client.config(),
+                &client.config()?,
                 count,
                 pid,
                 Duration::from_millis(settle_ms),

@@ -7,6 +7,7 @@
 //! a loud failure, never a skip.
 
 pub mod alloc;
+pub mod certs;
 pub mod fake;
 pub mod gateway;
 pub mod proc;
@@ -98,4 +99,22 @@ pub fn tail(path: &std::path::Path, max: usize) -> String {
         data.len() - start,
         String::from_utf8_lossy(&data[start..])
     )
+}
+
+/// A log without its ANSI colour sequences (tracing colours its fields), for substring checks.
+pub fn strip_ansi(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

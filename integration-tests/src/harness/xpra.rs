@@ -103,19 +103,14 @@ impl Session {
     /// Starts a session running xterm and waits (bounded) until it answers `xpra version :N`.
     /// With `tcp`, it also listens on a free port on 127.0.0.1 (no auth).
     pub fn start(version: Version, tcp: bool, dir: &Path) -> Session {
-        Session::start_with(version, tcp, dir, None)
+        Session::start_with(version, tcp, dir, &[])
     }
 
-    /// Like [`Session::start`], and with `socket_dir` the server also puts its socket there
-    /// (`--socket-dir`; xpra 3.1.3 keeps the one in the usual directory too): a gateway given
-    /// only that directory (`--socket-dirs`) finds this session alone among the test user's,
-    /// which a client that names no display (a unix-socket URL) needs.
-    pub fn start_with(
-        version: Version,
-        tcp: bool,
-        dir: &Path,
-        socket_dir: Option<&Path>,
-    ) -> Session {
+    /// As [`Session::start`], with extra server options: `--bind-ssl=...`, `--ssl-cert=...`, or
+    /// `--socket-dir=DIR` (xpra 3.1.3 keeps the socket in the usual directory too): a gateway
+    /// given only that directory (`--socket-dirs`) finds this session alone among the test
+    /// user's, which a client that names no display (a unix-socket URL) needs.
+    pub fn start_with(version: Version, tcp: bool, dir: &Path, extra: &[String]) -> Session {
         let user = TestUser::get();
         let display = DisplayLock::new();
         let n = display.number;
@@ -141,9 +136,7 @@ impl Session {
         if let Some(p) = tcp_port {
             c.arg(format!("--bind-tcp=127.0.0.1:{p}"));
         }
-        if let Some(d) = socket_dir {
-            c.arg(format!("--socket-dir={}", d.display()));
-        }
+        c.args(extra);
         let out = run_with_timeout(&mut c, Duration::from_secs(60));
         let mut s = Session {
             version,
@@ -450,7 +443,7 @@ impl Attach {
         Attach::start_with(version, url, dir, &[], None)
     }
 
-    /// Like [`Attach::start`], with `extra` options after the usual ones, and run as `user`
+    /// Like [`Attach::start`], with `extra` options after the usual ones (`--ssl-ca-certs=...`), and run as `user`
     /// (with its home and runtime directory) instead of root when one is given: a unix-socket
     /// client whose uid the gateway checks (`peercred`).
     pub fn start_with(

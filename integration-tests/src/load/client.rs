@@ -31,6 +31,20 @@ pub struct ClientConfig {
     pub version: String,
     /// How long the handshake may take.
     pub timeout: Duration,
+    /// What carries the xpra packets.
+    pub transport: Transport,
+}
+
+/// What carries a fake client's packets.
+#[derive(Debug, Clone, Default)]
+pub enum Transport {
+    /// Plain TCP.
+    #[default]
+    Tcp,
+    /// A WebSocket inside TLS (`wss://`), with the gateway's own client side of both
+    /// ([`xgate_actors::relay::transport`]), the server's certificate checked as these settings
+    /// say.
+    Wss(xgate_actors::relay::transport::TargetTls),
 }
 
 impl Default for ClientConfig {
@@ -43,6 +57,7 @@ impl Default for ClientConfig {
             display: None,
             version: "6.5".into(),
             timeout: Duration::from_secs(30),
+            transport: Transport::Tcp,
         }
     }
 }
@@ -203,7 +218,30 @@ impl Client {
             .await
             .map_err(|_| LoadError::Timeout(format!("connecting to {}", config.target)))?
             .map_err(|e| LoadError::io(format!("connecting to {}", config.target), e))?;
-        let mut conn = Conn::new(stream, config.wire);
+        let mut conn = match &config.transport {
+            Transport::Tcp => Conn::new(stream, config.wire),
+            Transport::Wss(tls) => {
+                let _ = stream.set_nodelay(true);
+                let (host, port) = config
+                    .target
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse().ok()?)))
+                    .ok_or_else(|| {
+                        LoadError::Unexpected(format!("{} is not host:port", config.target))
+                    })?;
+                use xgate_actors::relay::transport::{tls as tls_client, websocket};
+                let upgrade = async {
+                    let s = tls_client(stream, host, tls).await?;
+                    websocket(s, host, port, "/").await
+                };
+                let ws = tokio::time::timeout(config.timeout, upgrade)
+                    .await
+                    .map_err(|_| LoadError::Timeout("the TLS and WebSocket upgrade".into()))?
+                    .map_err(|e| LoadError::io("the TLS and WebSocket upgrade", e))?;
+                let (r, w) = tokio::io::split(ws);
+                Conn::from_halves(Box::new(r), Box::new(w), config.wire)
+            }
+        };
         let caps = hello_caps(config);
         conn.send(&Value::list([
             Value::from("hello"),

@@ -17,7 +17,7 @@ pub mod server;
 pub mod stats;
 pub mod wire;
 
-pub use client::{Client, ClientConfig, StreamStats};
+pub use client::{Client, ClientConfig, StreamStats, Transport};
 pub use server::{serve, ServerConfig};
 pub use wire::{LoadError, Wire};
 

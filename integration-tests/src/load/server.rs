@@ -7,12 +7,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use xgate_protocol::{digest, peek_packet_type, Flags, Frame, PacketType, Value};
 
-use super::wire::{ping_echo, Conn, LoadError, Wire};
+use super::wire::{ping_echo, Conn, LoadError, Wire, WriteSide};
 use super::{CMD_STOP, CMD_STREAM};
 
 /// How the fake server behaves.
@@ -277,7 +276,7 @@ fn draw_frames(wire: Wire, pixels: &Bytes, seq: i64) -> Result<[Bytes; 3], LoadE
 }
 
 async fn write_loop(
-    mut writer: OwnedWriteHalf,
+    mut writer: WriteSide,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     wire: Wire,
     pixels: Bytes,

@@ -1,11 +1,11 @@
-//! What a fake peer speaks (encoder, compressor) and a frame-level TCP connection.
+//! What a fake peer speaks (encoder, compressor) and a frame-level connection (TCP, or any
+//! stream split in two, such as a WebSocket inside TLS).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 use xgate_protocol::{
@@ -133,12 +133,18 @@ pub fn parse_compressor(s: &str) -> Result<Compressor, String> {
         .ok_or_else(|| format!("unknown compressor {s:?} (lz4, zlib, brotli, none)"))
 }
 
+/// The read half of a connection, whatever its transport.
+pub type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
+
+/// The write half of a connection, whatever its transport.
+pub type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// A connection read as frames and written as bytes.
 pub struct Conn {
     /// Frames from the peer.
-    pub reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    pub reader: FramedRead<ReadSide, FrameCodec>,
     /// Bytes to the peer.
-    pub writer: OwnedWriteHalf,
+    pub writer: WriteSide,
     /// Decodes whole packets (used for the handshake and small packets only).
     pub packets: PacketReader,
     /// How this side encodes.
@@ -150,6 +156,11 @@ impl Conn {
     pub fn new(stream: TcpStream, wire: Wire) -> Conn {
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
+        Conn::from_halves(Box::new(r), Box::new(w), wire)
+    }
+
+    /// Wraps the two halves of a connected stream of any transport.
+    pub fn from_halves(r: ReadSide, w: WriteSide, wire: Wire) -> Conn {
         Conn {
             reader: FramedRead::with_capacity(r, FrameCodec::new(ABS_MAX_PACKET_SIZE), 256 * 1024),
             writer: w,
@@ -201,6 +212,10 @@ impl Conn {
         let bytes = self.wire.encode(packet)?;
         self.writer
             .write_all(&bytes)
+            .await
+            .map_err(|e| LoadError::io("sending a packet", e))?;
+        self.writer
+            .flush()
             .await
             .map_err(|e| LoadError::io("sending a packet", e))
     }

@@ -8,6 +8,7 @@ use xgate_actors::auth::AuthSettings;
 use xgate_actors::gateway::GatewayIdentity;
 use xgate_actors::listener::ConnectionLimits;
 use xgate_actors::registry::RegistryConfig;
+use xgate_actors::relay::transport::TargetTls;
 use xgate_actors::relay::RelaySettings;
 use xgate_actors::upgrade::UpgradeSettings;
 use xgate_config::Config;
@@ -41,6 +42,12 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
     // TLS files are read (and a default certificate generated) before root is dropped.
     let (upgrade, tls_notes) =
         UpgradeSettings::from_config(&cfg, owner).map_err(|e| e.to_string())?;
+    // The CAs of ssl:// and wss:// targets, read before root is dropped too.
+    let target_tls = TargetTls::new(
+        cfg.ssl_server_verify_mode,
+        cfg.ssl_server_ca_certs.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
     let bound = bind::bind_all(&cfg, owner)?;
     // The control socket and the metrics listener, bound as root too; plug-ins checked.
     let control_bind = control::bind_control(cfg.control_socket.as_deref(), owner);
@@ -124,6 +131,7 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             max_packet_size: u32::try_from(cfg.max_packet_size).unwrap_or(u32::MAX),
             identity,
             arbiters: arbiters.iter().map(actix::Arbiter::handle).collect(),
+            target_tls,
         });
         let (stop_tx, mut stop_rx) = tokio::sync::mpsc::unbounded_channel();
         let root = tree::build(tree::TreeParts {
