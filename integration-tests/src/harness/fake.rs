@@ -406,7 +406,7 @@ pub struct FloodLog {
 }
 
 /// A fake xpra server that answers the first hello with a server hello, then sends the flood
-/// and `disconnect`, and closes at once.
+/// and `disconnect`, and closes (gracefully: it reads until the gateway closes too).
 pub struct FloodServer {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -492,6 +492,12 @@ async fn serve_flood(
     .await?;
     conn.flush().await?;
     conn.close().await;
+    // A graceful close, as xpra's server makes one: its FIN follows the data, and what the
+    // gateway still sends (pings) is read until the gateway closes. Dropping a socket with
+    // unread input would reset the connection and discard whatever of the flood still sat in
+    // this side's send buffer, a loss the gateway could not prevent.
+    let drain = async { while let Ok(Some(_)) = conn.recv().await {} };
+    let _ = tokio::time::timeout(Duration::from_secs(60), drain).await;
     log.lock().expect("log").finished = true;
     Ok(())
 }
