@@ -493,6 +493,7 @@ async fn splice(
         tokio::select! {
             fin = &mut upstream => {
                 // The client left (or said disconnect, which went to the server already).
+                debug!(target: "xgate::proxy", %id, end = ?fin.end, wire = ?fin.wire, spliced = fin.spliced, "client direction ended");
                 let (reason, tell_server) = match &fin.end {
                     End::Disconnect(r) => (format!("client: {r}"), false),
                     End::Eof => ("client exit".into(), true),
@@ -508,6 +509,7 @@ async fn splice(
                 break reason;
             }
             fin = &mut downstream => {
+                debug!(target: "xgate::proxy", %id, end = ?fin.end, wire = ?fin.wire, spliced = fin.spliced, "server direction ended");
                 let (reason, farewell) = match &fin.end {
                     End::Disconnect(r) => (format!("server: {r}"), None),
                     End::Eof | End::Io(_) => ("server connection lost".into(), Some(Value::list([
