@@ -2,6 +2,8 @@
 //! the client's filtered hello, answers the server's challenge when the target carries a password
 //! (or passes it to the client), relays the server's hello, then splices the two streams
 //! ([`pump`]) until either side leaves. The gateway pings both sides to notice dead peers.
+//! A session with the `reencode` option gets raw rgb from its server and video from the
+//! EncoderPool ([`reencode`]) in the server-to-client direction.
 //!
 //! Failures of one relay never touch another: each runs in its own task, owns its sockets, and
 //! reports its end to the SessionRegistry.
@@ -9,6 +11,7 @@
 pub mod connect;
 pub mod hello;
 pub mod pump;
+pub mod reencode;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use xgate_messages::{
 use xgate_protocol::{PacketWriter, Value};
 
 use crate::conn::{writer_for_hello, ConnError, PacketConn};
+use crate::encoder::EncoderPool;
 use crate::gateway::GatewayIdentity;
 use crate::pipeline::Authenticated;
 use crate::registry::SessionRegistry;
@@ -46,6 +50,8 @@ pub struct RelaySettings {
     pub identity: GatewayIdentity,
     /// Arbiters (one per core) the relays are spread over; empty: the current one.
     pub arbiters: Vec<actix::ArbiterHandle>,
+    /// The EncoderPool, for sessions with the `reencode` option (`None`: they relay unchanged).
+    pub encoder: Option<Addr<EncoderPool>>,
 }
 
 /// The ProxyRelay actor.
@@ -243,7 +249,15 @@ async fn run(
         .unwrap_or(0);
     let mut server_conn = PacketConn::new(server_stream, settings.max_packet_size, server_writer);
     let proxy_caps = settings.identity.proxy_caps();
-    let server_hello = hello::for_server(&client_hello, &proxy_caps, &target.options);
+    let video = reencode_decision(id, &target.options, &client_hello, settings).await;
+    let for_server = |caps: &Value| {
+        let h = hello::for_server(caps, &proxy_caps, &target.options);
+        match video {
+            Some(_) => reencode::hello::rgb_only_for_server(&h),
+            None => h,
+        }
+    };
+    let server_hello = for_server(&client_hello);
     if let Err(e) = server_conn.send(&server_hello).await {
         client_conn
             .disconnect("connection error", &[&format!("server: {e}")])
@@ -270,7 +284,10 @@ async fn run(
                 let caps = packet.get(1).cloned().unwrap_or(Value::Dict(Vec::new()));
                 // Send to the server as it asks; to the client as the client asked.
                 server_conn.writer = writer_for_hello(&caps, encoder, server_conn.writer.level);
-                let reply = hello::for_client(&caps, &proxy_caps);
+                let mut reply = hello::for_client(&caps, &proxy_caps);
+                if let Some((codec, _)) = video {
+                    reply = reencode::hello::for_client(&reply, &client_hello, codec.xpra_name());
+                }
                 if client_conn.send(&reply).await.is_err() {
                     return "client exit".into();
                 }
@@ -307,7 +324,7 @@ async fn run(
                     match client_conn.read_timeout(Duration::from_secs(120)).await {
                         Ok((p, _, _)) if p.type_name() == Some("hello") => {
                             let caps = p.get(1).cloned().unwrap_or(Value::Dict(Vec::new()));
-                            let mut h = hello::for_server(&caps, &proxy_caps, &target.options);
+                            let mut h = for_server(&caps);
                             if let (Some(resp), Some(salt)) = (
                                 caps.get("challenge_response").and_then(Value::as_bytes),
                                 caps.get("challenge_client_salt").and_then(Value::as_bytes),
@@ -347,16 +364,53 @@ async fn run(
             }
         }
     }
-    splice(
+    let reason = splice(
         id,
         client_conn,
         server_conn,
         settings,
         stop_rx,
         counters,
-        permit,
+        video,
     )
-    .await
+    .await;
+    // The connection counts against the limits until its relay has ended.
+    drop(permit);
+    reason
+}
+
+/// Whether this session's server-to-client pictures are re-encoded, and with which codec and
+/// largest size; logs why not when the session asked for it.
+async fn reencode_decision(
+    id: xgate_messages::ConnectionId,
+    options: &std::collections::BTreeMap<String, String>,
+    client_hello: &Value,
+    settings: &RelaySettings,
+) -> Option<(xgate_messages::encode::VideoCodec, (u32, u32))> {
+    let request = match reencode::Request::from_options(options) {
+        Ok(reencode::Request::Off) => return None,
+        Ok(r) => r,
+        Err(e) => {
+            warn!(target: "xgate::reencode", %id, "session option ignored: {e}");
+            return None;
+        }
+    };
+    let info = match &settings.encoder {
+        Some(pool) => pool.send(xgate_messages::encode::GetEncoderInfo).await.ok(),
+        None => None,
+    };
+    match reencode::decide(request, client_hello, info.as_ref()) {
+        reencode::Decision::Reencode { codec, max_size } => {
+            info!(target: "xgate::reencode", %id, codec = codec.xpra_name(),
+                "re-encoding this session: the server sends raw rgb, the client gets {}", codec.xpra_name());
+            Some((codec, max_size))
+        }
+        reencode::Decision::Unavailable(why) => {
+            info!(target: "xgate::reencode", %id, "re-encoding asked for but not done, relaying unchanged: {why}");
+            None
+        }
+        reencode::Decision::Off => None,
+    }
 }
 
 /// Computes the gateway's own response to a server's challenge, with the target's password.
@@ -393,7 +447,7 @@ async fn splice(
     settings: &RelaySettings,
     mut stop_rx: mpsc::Receiver<String>,
     counters: &Counters,
-    permit: crate::listener::ConnectionPermit,
+    video: Option<(xgate_messages::encode::VideoCodec, (u32, u32))>,
 ) -> String {
     // The handshakes count too: what the client sent (its hellos) and received before the splice.
     counters
@@ -422,17 +476,38 @@ async fn splice(
         },
         to_server_rx,
     );
-    let downstream = pump::pump(
-        server_r,
-        client_w,
-        server_buf,
-        Watch {
-            ping_sid: sid.clone(),
-            bytes: Arc::clone(&counters.to_client),
-            max_size: settings.max_packet_size,
-        },
-        to_client_rx,
-    );
+    let down_watch = Watch {
+        ping_sid: sid.clone(),
+        bytes: Arc::clone(&counters.to_client),
+        max_size: settings.max_packet_size,
+    };
+    let reencoding = video.zip(settings.encoder.clone());
+    let downstream = match reencoding {
+        Some(((codec, max_size), pool)) => futures::future::Either::Right(reencode::pump(
+            server_r,
+            client_w,
+            server_buf,
+            down_watch,
+            to_client_rx,
+            reencode::Downstream {
+                connection: id.0,
+                codec,
+                max_size,
+                encode: pool.clone().recipient(),
+                drop_streams: pool.recipient(),
+                client_writer,
+                server_writer,
+                to_server: to_server_tx.clone(),
+            },
+        )),
+        None => futures::future::Either::Left(pump::pump(
+            server_r,
+            client_w,
+            server_buf,
+            down_watch,
+            to_client_rx,
+        )),
+    };
     tokio::pin!(upstream);
     tokio::pin!(downstream);
     let mut ping = tokio::time::interval(settings.ping_interval);
@@ -496,7 +571,6 @@ async fn splice(
             }
         }
     };
-    drop(permit);
     info!(target: "xgate::proxy", %id, "relay ended: {reason}");
     reason
 }

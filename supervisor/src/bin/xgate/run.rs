@@ -116,6 +116,11 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             .map(|n| n.get())
             .unwrap_or(1);
         let arbiters: Vec<actix::Arbiter> = (0..cores).map(|_| actix::Arbiter::new()).collect();
+        // The EncoderPool probes its encoders once (and logs which one each codec uses); relays
+        // of sessions with the `reencode` option send it their frames.
+        let encoder = actix::Actor::start(xgate_actors::encoder::EncoderPool::new(
+            xgate_actors::encoder::EncoderSettings::from_config(&cfg),
+        ));
         let relay = Arc::new(RelaySettings {
             connect_timeout: cfg.connect_timeout,
             connect_retry: cfg.connect_retry,
@@ -124,6 +129,7 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             max_packet_size: u32::try_from(cfg.max_packet_size).unwrap_or(u32::MAX),
             identity,
             arbiters: arbiters.iter().map(actix::Arbiter::handle).collect(),
+            encoder: Some(encoder),
         });
         let (stop_tx, mut stop_rx) = tokio::sync::mpsc::unbounded_channel();
         let root = tree::build(tree::TreeParts {

@@ -1,0 +1,208 @@
+//! Re-encoding a session's pictures (issue #9): the server is asked for raw rgb only
+//! ([`hello`]), and the server-to-client direction ([`direction`]) composites its raw draws into
+//! one framebuffer per window ([`framebuffer`]), has the EncoderPool turn each finished update
+//! into one H.264 or VP8/VP9 frame and sends the client the video `draw` its decoder expects
+//! ([`draw`]), keeping the server's `packet_sequence` so that the client's `damage-sequence` acks
+//! reach the server unchanged. The client-to-server direction stays the plain splice.
+//!
+//! Enabled per session with the session option `reencode` (a target's `;reencode=yes`, a
+//! database row's session options): `yes`/`auto` picks H.264 when the client decodes it, else VP8,
+//! else VP9; `h264`/`vp8`/`vp9` asks for that codec first; `no` (the default) relays unchanged.
+//! When the client decodes none of the codecs the EncoderPool can make, the session is relayed
+//! unchanged and the log says why.
+
+pub mod direction;
+pub mod draw;
+pub mod framebuffer;
+pub mod hello;
+
+use std::collections::BTreeMap;
+
+use xgate_messages::encode::{EncoderInfo, VideoCodec};
+use xgate_protocol::Value;
+
+pub use direction::{pump, Downstream};
+
+/// The session option that turns re-encoding on.
+pub const OPTION: &str = "reencode";
+
+/// What a session's `reencode` option asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Relay unchanged.
+    Off,
+    /// Re-encode with the best codec the client decodes.
+    Auto,
+    /// Re-encode, with this codec first.
+    Codec(VideoCodec),
+}
+
+impl Request {
+    /// The request in a session's options; an unknown value is an error naming it.
+    pub fn from_options(options: &BTreeMap<String, String>) -> Result<Request, String> {
+        let Some(value) = options.get(OPTION) else {
+            return Ok(Request::Off);
+        };
+        let v = value.trim().to_ascii_lowercase();
+        Ok(match v.as_str() {
+            "" | "no" | "false" | "0" | "off" | "none" => Request::Off,
+            "yes" | "true" | "1" | "on" | "auto" => Request::Auto,
+            other => Request::Codec(VideoCodec::from_xpra(other).ok_or_else(|| {
+                format!("{OPTION}={value}: expected yes, no, auto, h264, vp8 or vp9")
+            })?),
+        })
+    }
+}
+
+/// What the relay does for one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Relay unchanged (the option is off).
+    Off,
+    /// Relay unchanged although re-encoding was asked for; says why.
+    Unavailable(String),
+    /// Re-encode with this codec; the client decodes up to this size.
+    Reencode {
+        /// The codec the client gets.
+        codec: VideoCodec,
+        /// The client's `video_max_size`.
+        max_size: (u32, u32),
+    },
+}
+
+/// Chooses the codec: the requested one first, then H.264, VP8, VP9; each must be in the client's
+/// decodable encodings and have an available encoder in the pool.
+pub fn decide(request: Request, client_caps: &Value, pool: Option<&EncoderInfo>) -> Decision {
+    let order = match request {
+        Request::Off => return Decision::Off,
+        Request::Auto => vec![VideoCodec::H264, VideoCodec::Vp8, VideoCodec::Vp9],
+        Request::Codec(c) => {
+            let mut v = vec![c];
+            v.extend(
+                [VideoCodec::H264, VideoCodec::Vp8, VideoCodec::Vp9]
+                    .into_iter()
+                    .filter(|o| *o != c),
+            );
+            v
+        }
+    };
+    let Some(pool) = pool else {
+        return Decision::Unavailable("the EncoderPool is not running".into());
+    };
+    let codings = hello::client_codings(client_caps);
+    let decodes = |c: VideoCodec| codings.iter().any(|n| n == c.xpra_name());
+    let encodes = |c: VideoCodec| {
+        pool.encoders
+            .iter()
+            .any(|s| s.available && s.codec == c.xpra_name())
+    };
+    match order.iter().copied().find(|c| decodes(*c) && encodes(*c)) {
+        Some(codec) => Decision::Reencode {
+            codec,
+            max_size: hello::client_video_max_size(client_caps),
+        },
+        None => {
+            let client: Vec<&str> = order
+                .iter()
+                .filter(|c| decodes(**c))
+                .map(|c| c.xpra_name())
+                .collect();
+            let gateway: Vec<&str> = order
+                .iter()
+                .filter(|c| encodes(**c))
+                .map(|c| c.xpra_name())
+                .collect();
+            Decision::Unavailable(format!(
+                "the client decodes [{}] and the gateway encodes [{}]: no codec in common",
+                client.join(", "),
+                gateway.join(", ")
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xgate_messages::encode::EncoderStatus;
+
+    fn pool(codecs: &[&str]) -> EncoderInfo {
+        EncoderInfo {
+            encoders: codecs
+                .iter()
+                .map(|c| EncoderStatus {
+                    name: format!("enc-{c}"),
+                    codec: (*c).into(),
+                    available: true,
+                    reason: None,
+                })
+                .collect(),
+            ..EncoderInfo::default()
+        }
+    }
+
+    fn client(codings: &[&str]) -> Value {
+        Value::dict([("encodings.core", Value::list(codings.iter().copied()))])
+    }
+
+    #[test]
+    fn option_values() {
+        let opts = |v: &str| BTreeMap::from([(OPTION.to_string(), v.to_string())]);
+        assert_eq!(Request::from_options(&BTreeMap::new()), Ok(Request::Off));
+        assert_eq!(Request::from_options(&opts("yes")), Ok(Request::Auto));
+        assert_eq!(Request::from_options(&opts("no")), Ok(Request::Off));
+        assert_eq!(
+            Request::from_options(&opts("VP9")),
+            Ok(Request::Codec(VideoCodec::Vp9))
+        );
+        assert!(Request::from_options(&opts("webp")).is_err());
+    }
+
+    #[test]
+    fn codec_follows_client_and_pool() {
+        let all = pool(&["h264", "vp8", "vp9"]);
+        let d = |r, c: &[&str], p: &EncoderInfo| decide(r, &client(c), Some(p));
+        assert!(matches!(
+            d(Request::Auto, &["h264", "vp8", "rgb24"], &all),
+            Decision::Reencode {
+                codec: VideoCodec::H264,
+                ..
+            }
+        ));
+        // The 6.5.5 PyPI client decodes VP8/VP9 only.
+        assert!(matches!(
+            d(Request::Auto, &["vp9", "vp8", "rgb24"], &all),
+            Decision::Reencode {
+                codec: VideoCodec::Vp8,
+                ..
+            }
+        ));
+        assert!(matches!(
+            d(Request::Codec(VideoCodec::Vp9), &["h264", "vp9"], &all),
+            Decision::Reencode {
+                codec: VideoCodec::Vp9,
+                ..
+            }
+        ));
+        // No H.264 encoder here: an H.264 and VP8 client gets VP8.
+        assert!(matches!(
+            d(Request::Auto, &["h264", "vp8"], &pool(&["vp8"])),
+            Decision::Reencode {
+                codec: VideoCodec::Vp8,
+                ..
+            }
+        ));
+        assert!(matches!(
+            d(Request::Auto, &["png", "rgb24"], &all),
+            Decision::Unavailable(ref why) if why.contains("no codec in common")
+        ));
+        assert_eq!(
+            decide(Request::Off, &client(&["h264"]), Some(&all)),
+            Decision::Off
+        );
+        assert!(matches!(
+            decide(Request::Auto, &client(&["h264"]), None),
+            Decision::Unavailable(_)
+        ));
+    }
+}
