@@ -431,6 +431,11 @@ pub struct Attach {
 impl Attach {
     /// Starts an Xvfb and `xpra attach URL` on it.
     pub fn start(version: Version, url: &str, dir: &Path) -> Attach {
+        Attach::start_with(version, url, dir, &[])
+    }
+
+    /// Like [`Attach::start`], with more client options (debug categories, encodings).
+    pub fn start_with(version: Version, url: &str, dir: &Path, extra: &[&str]) -> Attach {
         let xvfb = Xvfb::start(dir);
         let home = client_home(dir);
         let mut c = version.client(&home);
@@ -452,6 +457,7 @@ impl Attach {
         if version == Version::V6 {
             c.arg("--splash=no");
         }
+        c.args(extra);
         let log = dir.join(format!("attach-{}.log", xvfb.display.number));
         let process = Guarded::spawn(&format!("xpra {} attach", version.name()), &mut c, &log);
         Attach {
@@ -459,6 +465,11 @@ impl Attach {
             process,
             _xvfb: xvfb,
         }
+    }
+
+    /// The client's X display (`:M`), for screenshots of what it shows.
+    pub fn display(&self) -> String {
+        self._xvfb.name()
     }
 
     /// Whether the client still runs.
