@@ -16,6 +16,9 @@ pub mod draw;
 pub mod framebuffer;
 pub mod hello;
 
+#[cfg(test)]
+mod pump_tests;
+
 use std::collections::BTreeMap;
 
 use xgate_messages::encode::{EncoderInfo, VideoCodec};
