@@ -285,8 +285,9 @@ async fn run(
                 // Send to the server as it asks; to the client as the client asked.
                 server_conn.writer = writer_for_hello(&caps, encoder, server_conn.writer.level);
                 let mut reply = hello::for_client(&caps, &proxy_caps);
-                if let Some((codec, _)) = video {
-                    reply = reencode::hello::for_client(&reply, &client_hello, codec.xpra_name());
+                if let Some(plan) = video {
+                    reply =
+                        reencode::hello::for_client(&reply, &client_hello, plan.codec.xpra_name());
                 }
                 if client_conn.send(&reply).await.is_err() {
                     return "client exit".into();
@@ -386,7 +387,7 @@ async fn reencode_decision(
     options: &std::collections::BTreeMap<String, String>,
     client_hello: &Value,
     settings: &RelaySettings,
-) -> Option<(xgate_messages::encode::VideoCodec, (u32, u32))> {
+) -> Option<reencode::Plan> {
     let request = match reencode::Request::from_options(options) {
         Ok(reencode::Request::Off) => return None,
         Ok(r) => r,
@@ -400,10 +401,11 @@ async fn reencode_decision(
         None => None,
     };
     match reencode::decide(request, client_hello, info.as_ref()) {
-        reencode::Decision::Reencode { codec, max_size } => {
-            info!(target: "xgate::reencode", %id, codec = codec.xpra_name(),
-                "re-encoding this session: the server sends raw rgb, the client gets {}", codec.xpra_name());
-            Some((codec, max_size))
+        reencode::Decision::Reencode(plan) => {
+            let codec = plan.codec.xpra_name();
+            info!(target: "xgate::reencode", %id, codec, refresh = ?plan.refresh_delay,
+                "re-encoding this session: the server sends raw rgb, the client gets {codec}");
+            Some(plan)
         }
         reencode::Decision::Unavailable(why) => {
             info!(target: "xgate::reencode", %id, "re-encoding asked for but not done, relaying unchanged: {why}");
@@ -447,7 +449,7 @@ async fn splice(
     settings: &RelaySettings,
     mut stop_rx: mpsc::Receiver<String>,
     counters: &Counters,
-    video: Option<(xgate_messages::encode::VideoCodec, (u32, u32))>,
+    video: Option<reencode::Plan>,
 ) -> String {
     // The handshakes count too: what the client sent (its hellos) and received before the splice.
     counters
@@ -483,7 +485,7 @@ async fn splice(
     };
     let reencoding = video.zip(settings.encoder.clone());
     let downstream = match reencoding {
-        Some(((codec, max_size), pool)) => futures::future::Either::Right(reencode::pump(
+        Some((plan, pool)) => futures::future::Either::Right(reencode::pump(
             server_r,
             client_w,
             server_buf,
@@ -491,13 +493,14 @@ async fn splice(
             to_client_rx,
             reencode::Downstream {
                 connection: id.0,
-                codec,
-                max_size,
+                codec: plan.codec,
+                max_size: plan.max_size,
                 encode: pool.clone().recipient(),
                 drop_streams: pool.recipient(),
                 client_writer,
                 server_writer,
                 to_server: to_server_tx.clone(),
+                refresh_delay: plan.refresh_delay,
             },
         )),
         None => futures::future::Either::Left(pump::pump(

@@ -16,12 +16,18 @@
 //! and the server stays paced by the client's own acks. When the pool's queue is full the frame
 //! is retried shortly (backpressure); when the pool cannot encode it, the framebuffer goes to
 //! the client as an lz4 rgb draw.
+//!
+//! Video is lossy; the real server will not refresh it, since it sent lossless rgb. So, as
+//! xpra's own servers do after lossy frames, a window whose video has been idle for the client's
+//! `auto_refresh_delay` gets its framebuffer once as a lossless rgb draw. That draw carries the
+//! sequence of the window's last video frame: the server takes the second ack of a sequence as
+//! unknown and ignores it.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::Recipient;
 use bytes::BytesMut;
@@ -68,6 +74,9 @@ pub struct Downstream {
     pub server_writer: PacketWriter,
     /// The client-to-server direction's injection channel (for the gateway's acks).
     pub to_server: mpsc::Sender<Inject>,
+    /// How long a window's video stays idle before its lossless refresh (the client's
+    /// `auto_refresh_delay`); `None`: never refresh.
+    pub refresh_delay: Option<Duration>,
 }
 
 /// One window's state.
@@ -84,6 +93,10 @@ struct Window {
     in_flight: Option<Vec<u64>>,
     /// Start a new stream with the next frame.
     keyframe: bool,
+    /// When the lossless refresh is due (the last video frame's time plus the refresh delay).
+    refresh_at: Option<Instant>,
+    /// The server sequence of the last video frame sent (the refresh draw carries it).
+    last_sequence: u64,
 }
 
 /// An answer from the pool, with its window.
@@ -97,8 +110,8 @@ struct State {
     windows: HashMap<u64, Window>,
     /// Frames at the pool.
     answers: FuturesUnordered<Answer>,
-    /// Whether some frame waits for a retry.
-    retry: bool,
+    /// When frames refused for a full queue are offered again, if some are.
+    retry_at: Option<Instant>,
     /// Frames of video draws sent, for the log's first-frame line.
     sent: u64,
 }
@@ -127,6 +140,8 @@ impl State {
             ready: false,
             in_flight: None,
             keyframe: true,
+            refresh_at: None,
+            last_sequence: 0,
         });
         w.size = size;
         match (&mut w.fb, encodable) {
@@ -163,6 +178,8 @@ impl State {
                 .try_for_each(|&(x, y, sw, sh, dx, dy)| fb.scroll(x, y, sw, sh, dx, dy)),
         };
         r.map_err(|e| e.to_string())?;
+        // A new picture is coming: the refresh waits for its frame.
+        w.refresh_at = None;
         w.pending.push(d.sequence);
         if !d.more_follow {
             w.ready = true;
@@ -255,6 +272,8 @@ impl State {
                     let pixels = fb.region(x, y, ew, eh);
                     to_client.push(draw::rgb(wid, (x, y, ew, eh), carried, pixels, size, flush));
                 }
+                w.last_sequence = carried;
+                w.refresh_at = self.down.refresh_delay.map(|d| Instant::now() + d);
                 if self.sent == 0 {
                     info!(target: "xgate::reencode", connection = self.down.connection, wid,
                         codec = frame.codec.xpra_name(), encoder = frame.encoder,
@@ -268,7 +287,7 @@ impl State {
                 again.append(&mut w.pending);
                 w.pending = again;
                 w.ready = true;
-                self.retry = true;
+                self.retry_at = Some(Instant::now() + RETRY);
                 return (to_client, acks);
             }
             Err(why) => {
@@ -292,6 +311,55 @@ impl State {
                 .map(|&s| draw::skipped_ack(s, wid, size.0, size.1)),
         );
         (to_client, acks)
+    }
+
+    /// When the next timer is due: a retry or a refresh.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.windows
+            .values()
+            .filter_map(|w| w.refresh_at)
+            .chain(self.retry_at)
+            .min()
+    }
+
+    /// Runs what is due at `now`: frames waiting for a retry go to the pool again, and idle
+    /// windows get their lossless refresh (returned for the client).
+    fn timers(&mut self, now: Instant) -> Vec<Value> {
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            let waiting: Vec<u64> = self
+                .windows
+                .iter()
+                .filter(|(_, w)| w.ready && w.in_flight.is_none())
+                .map(|(id, _)| *id)
+                .collect();
+            for wid in waiting {
+                self.submit(wid);
+            }
+        }
+        let mut refreshes = Vec::new();
+        for (&wid, w) in &mut self.windows {
+            if !w.refresh_at.is_some_and(|t| t <= now) {
+                continue;
+            }
+            w.refresh_at = None;
+            if w.in_flight.is_some() || !w.pending.is_empty() {
+                continue;
+            }
+            if let Some(fb) = &w.fb {
+                let (ww, wh) = fb.size();
+                let pixels = fb.region(0, 0, ww, wh);
+                refreshes.push(draw::rgb(
+                    wid,
+                    (0, 0, ww, wh),
+                    w.last_sequence,
+                    pixels,
+                    (ww, wh),
+                    0,
+                ));
+            }
+        }
+        refreshes
     }
 }
 
@@ -318,13 +386,16 @@ where
         down,
         windows: HashMap::new(),
         answers: FuturesUnordered::new(),
-        retry: false,
+        retry_at: None,
         sent: 0,
     };
     let mut partial: Vec<Frame> = Vec::new();
     let mut inject_open = true;
     let end = loop {
-        let retry_wait = tokio::time::sleep(RETRY);
+        let deadline = st.next_deadline();
+        let timer = tokio::time::sleep_until(
+            deadline.map_or_else(|| tokio::time::Instant::now() + RETRY, Into::into),
+        );
         tokio::select! {
             biased;
             msg = inject.recv(), if inject_open => match msg {
@@ -351,14 +422,10 @@ where
                 ack(&st.down, acks).await;
                 st.submit(wid);
             }
-            _ = retry_wait, if st.retry => {
-                st.retry = false;
-                let waiting: Vec<u64> = st.windows.iter()
-                    .filter(|(_, w)| w.ready && w.in_flight.is_none())
-                    .map(|(id, _)| *id)
-                    .collect();
-                for wid in waiting {
-                    st.submit(wid);
+            _ = timer, if deadline.is_some() => {
+                let refreshes = st.timers(Instant::now());
+                if let Err(e) = send(&mut dst, &st.down.client_writer, &refreshes, &watch).await {
+                    break End::Io(e);
                 }
             }
             next = frames.next() => {

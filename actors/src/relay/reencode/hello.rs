@@ -136,6 +136,19 @@ pub fn client_video_max_size(client_caps: &Value) -> (u32, u32) {
     }
 }
 
+/// The client's `auto_refresh_delay` (ms): how long after lossy frames it wants a lossless
+/// refresh. 150 ms (xpra's default) when it says nothing; 0 or less turns the refresh off.
+pub fn client_refresh_delay(client_caps: &Value) -> Option<std::time::Duration> {
+    let ms = client_caps
+        .lookup("auto_refresh_delay")
+        .and_then(Value::as_int)
+        .unwrap_or(150);
+    u64::try_from(ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(std::time::Duration::from_millis)
+}
+
 /// Adjusts the hello the client receives (`["hello", caps]`): the codec the gateway encodes is
 /// added to the server's encoding lists, and the `encoding` setting is the client's own again
 /// (the server answers `rgb`, which the client would otherwise adopt).
@@ -259,6 +272,16 @@ mod tests {
         )]);
         assert_eq!(client_video_max_size(&max), (2048, 1024));
         assert_eq!(client_video_max_size(&flat), (4096, 4096));
+        let refresh = |ms: i64| Value::dict([("auto_refresh_delay", Value::from(ms))]);
+        assert_eq!(
+            client_refresh_delay(&refresh(250)),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(client_refresh_delay(&refresh(0)), None);
+        assert_eq!(
+            client_refresh_delay(&flat),
+            Some(std::time::Duration::from_millis(150))
+        );
     }
 
     #[test]

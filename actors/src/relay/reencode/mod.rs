@@ -57,6 +57,17 @@ impl Request {
     }
 }
 
+/// How a re-encoded session's pictures are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// The codec the client gets.
+    pub codec: VideoCodec,
+    /// The client's `video_max_size`: larger windows pass through as rgb.
+    pub max_size: (u32, u32),
+    /// The client's `auto_refresh_delay` (`None`: no lossless refresh).
+    pub refresh_delay: Option<std::time::Duration>,
+}
+
 /// What the relay does for one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -64,13 +75,8 @@ pub enum Decision {
     Off,
     /// Relay unchanged although re-encoding was asked for; says why.
     Unavailable(String),
-    /// Re-encode with this codec; the client decodes up to this size.
-    Reencode {
-        /// The codec the client gets.
-        codec: VideoCodec,
-        /// The client's `video_max_size`.
-        max_size: (u32, u32),
-    },
+    /// Re-encode.
+    Reencode(Plan),
 }
 
 /// Chooses the codec: the requested one first, then H.264, VP8, VP9; each must be in the client's
@@ -100,10 +106,11 @@ pub fn decide(request: Request, client_caps: &Value, pool: Option<&EncoderInfo>)
             .any(|s| s.available && s.codec == c.xpra_name())
     };
     match order.iter().copied().find(|c| decodes(*c) && encodes(*c)) {
-        Some(codec) => Decision::Reencode {
+        Some(codec) => Decision::Reencode(Plan {
             codec,
             max_size: hello::client_video_max_size(client_caps),
-        },
+            refresh_delay: hello::client_refresh_delay(client_caps),
+        }),
         None => {
             let client: Vec<&str> = order
                 .iter()
@@ -167,33 +174,33 @@ mod tests {
         let d = |r, c: &[&str], p: &EncoderInfo| decide(r, &client(c), Some(p));
         assert!(matches!(
             d(Request::Auto, &["h264", "vp8", "rgb24"], &all),
-            Decision::Reencode {
+            Decision::Reencode(Plan {
                 codec: VideoCodec::H264,
                 ..
-            }
+            })
         ));
         // The 6.5.5 PyPI client decodes VP8/VP9 only.
         assert!(matches!(
             d(Request::Auto, &["vp9", "vp8", "rgb24"], &all),
-            Decision::Reencode {
+            Decision::Reencode(Plan {
                 codec: VideoCodec::Vp8,
                 ..
-            }
+            })
         ));
         assert!(matches!(
             d(Request::Codec(VideoCodec::Vp9), &["h264", "vp9"], &all),
-            Decision::Reencode {
+            Decision::Reencode(Plan {
                 codec: VideoCodec::Vp9,
                 ..
-            }
+            })
         ));
         // No H.264 encoder here: an H.264 and VP8 client gets VP8.
         assert!(matches!(
             d(Request::Auto, &["h264", "vp8"], &pool(&["vp8"])),
-            Decision::Reencode {
+            Decision::Reencode(Plan {
                 codec: VideoCodec::Vp8,
                 ..
-            }
+            })
         ));
         assert!(matches!(
             d(Request::Auto, &["png", "rgb24"], &all),

@@ -80,7 +80,7 @@ struct Rig {
     task: tokio::task::JoinHandle<End>,
 }
 
-fn rig(codec: VideoCodec) -> Rig {
+fn rig(codec: VideoCodec, refresh_delay: Option<Duration>) -> Rig {
     let pool = EncoderPool::new(EncoderSettings {
         encoders: vec!["libx264".into()],
         ..EncoderSettings::default()
@@ -99,6 +99,7 @@ fn rig(codec: VideoCodec) -> Rig {
         client_writer: writer(),
         server_writer: writer(),
         to_server,
+        refresh_delay,
     };
     let watch = Watch {
         ping_sid: "gw".into(),
@@ -132,7 +133,7 @@ fn ack_of(inject: Inject) -> Packet {
 
 #[actix::test]
 async fn an_update_becomes_one_video_draw_with_the_newest_sequence() {
-    let mut r = rig(VideoCodec::H264);
+    let mut r = rig(VideoCodec::H264, None);
     let new_window = Value::list([
         Value::from("new-window"),
         Value::from(1i64),
@@ -211,7 +212,7 @@ async fn an_update_becomes_one_video_draw_with_the_newest_sequence() {
 
 #[actix::test]
 async fn odd_sizes_get_rgb_edges_and_other_codings_pass_through() {
-    let mut r = rig(VideoCodec::H264);
+    let mut r = rig(VideoCodec::H264, None);
     // No new-window: the draw's window-size creates the window.
     let mut draw = raw_draw(5, (0, 0, 65, 49), 7, [10, 200, 30, 0], 0);
     if let Value::List(items) = &mut draw {
@@ -292,6 +293,38 @@ async fn odd_sizes_get_rgb_edges_and_other_codings_pass_through() {
     let p = next(&mut r.client, &mut r.reader).await;
     assert_eq!(p.get(6).and_then(Value::as_str), Some("rgb24"));
     assert_eq!(p.get(8).and_then(Value::as_int), Some(9));
+    drop(r.server);
+    assert!(matches!(r.task.await.unwrap(), End::Eof));
+}
+
+#[actix::test]
+async fn an_idle_window_gets_one_lossless_refresh() {
+    let mut r = rig(VideoCodec::Vp8, Some(Duration::from_millis(50)));
+    let mut draw = raw_draw(3, (0, 0, 40, 30), 4, [1, 2, 3, 0], 0);
+    if let Value::List(items) = &mut draw {
+        if let Value::Dict(opts) = &mut items[10] {
+            opts.push((
+                Value::from("window-size"),
+                Value::list([Value::from(40i64), Value::from(30i64)]),
+            ));
+        }
+    }
+    send(&mut r.server, draw).await;
+    let video = next(&mut r.client, &mut r.reader).await;
+    assert_eq!(video.get(6).and_then(Value::as_str), Some("vp8"));
+    // After the delay, the same picture, lossless, with the frame's sequence.
+    let refresh = next(&mut r.client, &mut r.reader).await;
+    assert_eq!(refresh.get(6).and_then(Value::as_str), Some("rgb24"));
+    assert_eq!(refresh.get(8).and_then(Value::as_int), Some(4));
+    let d = super::draw::parse(&refresh, 1 << 20).unwrap();
+    assert_eq!((d.x, d.y, d.w, d.h), (0, 0, 40, 30));
+    let super::draw::Content::Pixels { data, .. } = d.content else {
+        panic!("pixels")
+    };
+    assert!(data.chunks(4).all(|p| p == [1, 2, 3, 0]));
+    // Only once: nothing more arrives while the window stays idle.
+    let more = tokio::time::timeout(Duration::from_millis(300), r.client.next()).await;
+    assert!(more.is_err(), "a second refresh arrived");
     drop(r.server);
     assert!(matches!(r.task.await.unwrap(), End::Eof));
 }
