@@ -392,7 +392,7 @@ async fn reencode_decision(
         Ok(reencode::Request::Off) => return None,
         Ok(r) => r,
         Err(e) => {
-            warn!(target: "xgate::reencode", %id, "session option ignored: {e}");
+            warn!(target: "xgate::encoder::relay", %id, "session option ignored: {e}");
             return None;
         }
     };
@@ -403,12 +403,12 @@ async fn reencode_decision(
     match reencode::decide(request, client_hello, info.as_ref()) {
         reencode::Decision::Reencode(plan) => {
             let codec = plan.codec.xpra_name();
-            info!(target: "xgate::reencode", %id, codec, refresh = ?plan.refresh_delay,
+            info!(target: "xgate::encoder::relay", %id, codec, refresh = ?plan.refresh_delay,
                 "re-encoding this session: the server sends raw rgb, the client gets {codec}");
             Some(plan)
         }
         reencode::Decision::Unavailable(why) => {
-            info!(target: "xgate::reencode", %id, "re-encoding asked for but not done, relaying unchanged: {why}");
+            info!(target: "xgate::encoder::relay", %id, "re-encoding asked for but not done, relaying unchanged: {why}");
             None
         }
         reencode::Decision::Off => None,

@@ -130,7 +130,7 @@ impl State {
     fn size_window(&mut self, wid: u64, size: (u32, u32)) {
         let encodable = self.encodable(size);
         if !self.windows.contains_key(&wid) && self.windows.len() >= MAX_WINDOWS {
-            debug!(target: "xgate::reencode", wid, "window limit reached: its draws pass through");
+            debug!(target: "xgate::encoder::relay", wid, "window limit reached: its draws pass through");
             return;
         }
         let w = self.windows.entry(wid).or_insert_with(|| Window {
@@ -275,7 +275,7 @@ impl State {
                 w.last_sequence = carried;
                 w.refresh_at = self.down.refresh_delay.map(|d| Instant::now() + d);
                 if self.sent == 0 {
-                    info!(target: "xgate::reencode", connection = self.down.connection, wid,
+                    info!(target: "xgate::encoder::relay", connection = self.down.connection, wid,
                         codec = frame.codec.xpra_name(), encoder = frame.encoder,
                         width = frame.width, height = frame.height, "first re-encoded frame");
                 }
@@ -291,7 +291,7 @@ impl State {
                 return (to_client, acks);
             }
             Err(why) => {
-                warn!(target: "xgate::reencode", connection = self.down.connection, wid,
+                warn!(target: "xgate::encoder::relay", connection = self.down.connection, wid,
                     "frame not encoded ({why}): sent as rgb");
                 w.keyframe = true;
                 let pixels = fb.region(0, 0, size.0, size.1);
@@ -471,7 +471,7 @@ where
         connection,
         window: None,
     });
-    info!(target: "xgate::reencode", connection, frames = st.sent, "re-encoding direction ended");
+    info!(target: "xgate::encoder::relay", connection, frames = st.sent, "re-encoding direction ended");
     (end, frames.into_inner(), dst)
 }
 
@@ -541,7 +541,7 @@ fn handle(st: &mut State, reader: &mut PacketReader, chunks: &[Frame], watch: &W
             let parsed = match draw::parse(&packet, watch.max_size as usize) {
                 Ok(d) => d,
                 Err(e) => {
-                    debug!(target: "xgate::reencode", ?wid, "draw passed through: {e}");
+                    debug!(target: "xgate::encoder::relay", ?wid, "draw passed through: {e}");
                     return Handled::Forward;
                 }
             };
@@ -549,7 +549,7 @@ fn handle(st: &mut State, reader: &mut PacketReader, chunks: &[Frame], watch: &W
                 Ok(true) => Handled::Consumed(parsed.wid, st.trim_pending(parsed.wid)),
                 Ok(false) => Handled::Forward,
                 Err(e) => {
-                    debug!(target: "xgate::reencode", wid = parsed.wid, "draw passed through: {e}");
+                    debug!(target: "xgate::encoder::relay", wid = parsed.wid, "draw passed through: {e}");
                     Handled::Forward
                 }
             }
@@ -634,7 +634,9 @@ async fn send<W: AsyncWrite + Unpin>(
     for p in packets {
         match writer.encode(p) {
             Ok(frames) => write_frames(dst, &frames, watch).await?,
-            Err(e) => warn!(target: "xgate::reencode", "cannot encode a draw for the client: {e}"),
+            Err(e) => {
+                warn!(target: "xgate::encoder::relay", "cannot encode a draw for the client: {e}")
+            }
         }
     }
     Ok(())
