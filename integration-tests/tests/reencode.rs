@@ -269,8 +269,25 @@ fn attach_reencoded(version: Version, client_args: &[&str], max_rmse: f64) -> Lo
         stats.looks_like_a_window(),
         "the client's picture is not a window's: {stats:?}"
     );
+    let client_log = client.log();
+    // The client leaves: the gateway's re-encoding direction ends and says what it did.
+    client.process.signal("INT");
+    let ended = wait_until(Duration::from_secs(20), || {
+        gateway
+            .log()
+            .lines()
+            .find(|l| l.contains("re-encoding direction ended"))
+            .map(str::to_string)
+    });
+    let ended = ended.unwrap_or_else(|| {
+        panic!(
+            "the re-encoding direction did not end with the client\n{}",
+            gateway.process.log_tail()
+        )
+    });
+    eprintln!("xpra {}: {ended}", version.name());
     Logs {
-        client: client.log(),
+        client: client_log,
         gateway: gateway.log(),
         server: session.server_log(),
     }

@@ -112,8 +112,26 @@ struct State {
     answers: FuturesUnordered<Answer>,
     /// When frames refused for a full queue are offered again, if some are.
     retry_at: Option<Instant>,
-    /// Frames of video draws sent, for the log's first-frame line.
-    sent: u64,
+    /// Acks the gateway owes the server (sequences it consumed without a client draw carrying
+    /// them), sent after each packet.
+    acks: Vec<Value>,
+    /// What happened to the server's draws, for the log.
+    counts: Counts,
+}
+
+/// What the direction did, logged when it ends (and used by the tests).
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    /// Raw rgb draws composited.
+    composited: u64,
+    /// `scroll` draws applied to a framebuffer.
+    scrolls: u64,
+    /// Server draws passed through unchanged.
+    passed: u64,
+    /// Video frames sent.
+    frames: u64,
+    /// Lossless refreshes sent.
+    refreshes: u64,
 }
 
 impl State {
@@ -150,7 +168,19 @@ impl State {
                 *fb = Some(Framebuffer::new(size.0, size.1));
                 w.keyframe = true;
             }
-            (fb, false) => *fb = None,
+            (fb, false) => {
+                if fb.take().is_some() {
+                    // Updates composited but not encoded are given up; the server is told.
+                    w.ready = false;
+                    w.refresh_at = None;
+                    let (ww, wh) = size;
+                    self.acks.extend(
+                        w.pending
+                            .drain(..)
+                            .map(|s| draw::skipped_ack(s, wid, ww, wh)),
+                    );
+                }
+            }
         }
     }
 
@@ -178,6 +208,10 @@ impl State {
                 .try_for_each(|&(x, y, sw, sh, dx, dy)| fb.scroll(x, y, sw, sh, dx, dy)),
         };
         r.map_err(|e| e.to_string())?;
+        match d.content {
+            Content::Pixels { .. } => self.counts.composited += 1,
+            Content::Scroll(_) => self.counts.scrolls += 1,
+        }
         // A new picture is coming: the refresh waits for its frame.
         w.refresh_at = None;
         w.pending.push(d.sequence);
@@ -223,40 +257,41 @@ impl State {
     }
 
     /// Bounds a window's waiting sequences: the oldest are acked as skipped.
-    fn trim_pending(&mut self, wid: u64) -> Vec<Value> {
+    fn trim_pending(&mut self, wid: u64) {
         let Some(w) = self.windows.get_mut(&wid) else {
-            return Vec::new();
+            return;
         };
         if w.pending.len() <= MAX_PENDING_SEQUENCES {
-            return Vec::new();
+            return;
         }
         let extra = w.pending.len() - MAX_PENDING_SEQUENCES;
         let (ww, wh) = w.size;
-        w.pending
-            .drain(..extra)
-            .map(|s| draw::skipped_ack(s, wid, ww, wh))
-            .collect()
+        self.acks.extend(
+            w.pending
+                .drain(..extra)
+                .map(|s| draw::skipped_ack(s, wid, ww, wh)),
+        );
     }
 
-    /// The packets for the client and the acks for the server that a pool answer makes.
-    fn answered(
-        &mut self,
-        wid: u64,
-        answer: Result<Encoded, EncodeRefused>,
-    ) -> (Vec<Value>, Vec<Value>) {
+    /// The packets for the client that a pool answer makes (acks for the server go to
+    /// `self.acks`).
+    fn answered(&mut self, wid: u64, answer: Result<Encoded, EncodeRefused>) -> Vec<Value> {
         let Some(w) = self.windows.get_mut(&wid) else {
             // The window went away meanwhile: the server forgot its sequences.
-            return (Vec::new(), Vec::new());
+            return Vec::new();
         };
         let covered = w.in_flight.take().unwrap_or_default();
         let mut to_client = Vec::new();
-        let mut acks = Vec::new();
         let Some(fb) = w.fb.as_ref() else {
-            return (to_client, acks);
+            // The window stopped being encodable meanwhile: its draws pass through now.
+            let (ww, wh) = w.size;
+            self.acks
+                .extend(covered.iter().map(|&s| draw::skipped_ack(s, wid, ww, wh)));
+            return to_client;
         };
         let size = fb.size();
         let Some((&carried, older)) = covered.split_last() else {
-            return (to_client, acks);
+            return to_client;
         };
         match answer {
             Ok(frame) => {
@@ -274,12 +309,12 @@ impl State {
                 }
                 w.last_sequence = carried;
                 w.refresh_at = self.down.refresh_delay.map(|d| Instant::now() + d);
-                if self.sent == 0 {
+                if self.counts.frames == 0 {
                     info!(target: "xgate::encoder::relay", connection = self.down.connection, wid,
                         codec = frame.codec.xpra_name(), encoder = frame.encoder,
                         width = frame.width, height = frame.height, "first re-encoded frame");
                 }
-                self.sent += 1;
+                self.counts.frames += 1;
             }
             Err(EncodeRefused::QueueFull | EncodeRefused::Coalesced) => {
                 // Backpressure: the same picture (with what arrived since) is offered again.
@@ -288,7 +323,7 @@ impl State {
                 w.pending = again;
                 w.ready = true;
                 self.retry_at = Some(Instant::now() + RETRY);
-                return (to_client, acks);
+                return to_client;
             }
             Err(why) => {
                 warn!(target: "xgate::encoder::relay", connection = self.down.connection, wid,
@@ -305,12 +340,18 @@ impl State {
                 ));
             }
         }
-        acks.extend(
+        self.acks.extend(
             older
                 .iter()
                 .map(|&s| draw::skipped_ack(s, wid, size.0, size.1)),
         );
-        (to_client, acks)
+        to_client
+    }
+
+    /// Counts a server draw relayed unchanged.
+    fn passed(&mut self) -> Handled {
+        self.counts.passed += 1;
+        Handled::Forward
     }
 
     /// When the next timer is due: a retry or a refresh.
@@ -349,6 +390,7 @@ impl State {
             if let Some(fb) = &w.fb {
                 let (ww, wh) = fb.size();
                 let pixels = fb.region(0, 0, ww, wh);
+                self.counts.refreshes += 1;
                 refreshes.push(draw::rgb(
                     wid,
                     (0, 0, ww, wh),
@@ -380,18 +422,20 @@ where
     let mut frames = FramedRead::new(src, FrameCodec::new(watch.max_size));
     frames.read_buffer_mut().extend_from_slice(&buf);
     let mut reader = PacketReader::new(watch.max_size as usize);
-    let connection = down.connection;
-    let drop_streams = down.drop_streams.clone();
     let mut st = State {
         down,
         windows: HashMap::new(),
         answers: FuturesUnordered::new(),
         retry_at: None,
-        sent: 0,
+        acks: Vec::new(),
+        counts: Counts::default(),
     };
     let mut partial: Vec<Frame> = Vec::new();
     let mut inject_open = true;
     let end = loop {
+        if !st.acks.is_empty() {
+            ack(&st.down, std::mem::take(&mut st.acks)).await;
+        }
         let deadline = st.next_deadline();
         let timer = tokio::time::sleep_until(
             deadline.map_or_else(|| tokio::time::Instant::now() + RETRY, Into::into),
@@ -415,11 +459,10 @@ where
                 None => inject_open = false,
             },
             Some((wid, answer)) = st.answers.next(), if !st.answers.is_empty() => {
-                let (to_client, acks) = st.answered(wid, answer);
+                let to_client = st.answered(wid, answer);
                 if let Err(e) = send(&mut dst, &st.down.client_writer, &to_client, &watch).await {
                     break End::Io(e);
                 }
-                ack(&st.down, acks).await;
                 st.submit(wid);
             }
             _ = timer, if deadline.is_some() => {
@@ -450,10 +493,7 @@ where
                         }
                     }
                     Handled::Swallow => {}
-                    Handled::Consumed(wid, acks) => {
-                        ack(&st.down, acks).await;
-                        st.submit(wid);
-                    }
+                    Handled::Consumed(wid) => st.submit(wid),
                     Handled::End(reason) => {
                         let r = write_frames(&mut dst, &chunks, &watch).await;
                         let _ = dst.flush().await;
@@ -467,12 +507,23 @@ where
             }
         }
     };
-    drop_streams.do_send(DropStreams {
-        connection,
-        window: None,
-    });
-    info!(target: "xgate::encoder::relay", connection, frames = st.sent, "re-encoding direction ended");
     (end, frames.into_inner(), dst)
+}
+
+impl Drop for State {
+    /// The direction ended (or the splice dropped it): the connection's streams are freed at once
+    /// rather than at the pool's idle timeout, and the log says what the direction did.
+    fn drop(&mut self) {
+        let connection = self.down.connection;
+        self.down.drop_streams.do_send(DropStreams {
+            connection,
+            window: None,
+        });
+        let c = self.counts;
+        info!(target: "xgate::encoder::relay", connection, frames = c.frames,
+            composited = c.composited, scrolls = c.scrolls, passed_through = c.passed,
+            refreshes = c.refreshes, "re-encoding direction ended");
+    }
 }
 
 /// What became of one packet from the server.
@@ -481,8 +532,8 @@ enum Handled {
     Forward,
     /// Drop it (an echo of the gateway's own ping).
     Swallow,
-    /// Composited into a window's framebuffer; acks for the server to send now.
-    Consumed(u64, Vec<Value>),
+    /// Composited into this window's framebuffer.
+    Consumed(u64),
     /// Relay it, then end the direction (`disconnect`); carries the reason.
     End(String),
     /// Not xpra.
@@ -533,24 +584,27 @@ fn handle(st: &mut State, reader: &mut PacketReader, chunks: &[Frame], watch: &W
     match name.as_str() {
         "draw" => {
             let Some(coding) = draw::coding(&packet) else {
-                return Handled::Forward;
+                return st.passed();
             };
             if !draw::is_composited(coding) {
-                return Handled::Forward;
+                return st.passed();
             }
             let parsed = match draw::parse(&packet, watch.max_size as usize) {
                 Ok(d) => d,
                 Err(e) => {
                     debug!(target: "xgate::encoder::relay", ?wid, "draw passed through: {e}");
-                    return Handled::Forward;
+                    return st.passed();
                 }
             };
             match st.composite(&parsed) {
-                Ok(true) => Handled::Consumed(parsed.wid, st.trim_pending(parsed.wid)),
-                Ok(false) => Handled::Forward,
+                Ok(true) => {
+                    st.trim_pending(parsed.wid);
+                    Handled::Consumed(parsed.wid)
+                }
+                Ok(false) => st.passed(),
                 Err(e) => {
                     debug!(target: "xgate::encoder::relay", wid = parsed.wid, "draw passed through: {e}");
-                    Handled::Forward
+                    st.passed()
                 }
             }
         }

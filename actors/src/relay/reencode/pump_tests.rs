@@ -328,3 +328,70 @@ async fn an_idle_window_gets_one_lossless_refresh() {
     drop(r.server);
     assert!(matches!(r.task.await.unwrap(), End::Eof));
 }
+
+#[actix::test]
+async fn a_window_shrunk_below_the_codec_minimum_gives_its_sequences_back() {
+    let mut r = rig(VideoCodec::H264, None);
+    send(
+        &mut r.server,
+        Value::list([
+            Value::from("new-window"),
+            Value::from(2i64),
+            Value::from(0i64),
+            Value::from(0i64),
+            Value::from(64i64),
+            Value::from(48i64),
+            Value::Dict(Vec::new()),
+            Value::Dict(Vec::new()),
+        ]),
+    )
+    .await;
+    // Part of an update (more follows), then the window shrinks to 10x10.
+    send(
+        &mut r.server,
+        raw_draw(2, (0, 0, 8, 8), 11, [9, 9, 9, 0], 1),
+    )
+    .await;
+    send(
+        &mut r.server,
+        Value::list([
+            Value::from("window-resized"),
+            Value::from(2i64),
+            Value::from(10i64),
+            Value::from(10i64),
+        ]),
+    )
+    .await;
+    assert_eq!(
+        next(&mut r.client, &mut r.reader).await.type_name(),
+        Some("new-window")
+    );
+    assert_eq!(
+        next(&mut r.client, &mut r.reader).await.type_name(),
+        Some("window-resized")
+    );
+    // The composited sequence is acked as skipped; the window's draws now pass through.
+    let ack = ack_of(
+        tokio::time::timeout(Duration::from_secs(10), r.acks.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert_eq!(ack.get(1).and_then(Value::as_int), Some(11));
+    assert_eq!(ack.get(5).and_then(Value::as_int), Some(0));
+    send(
+        &mut r.server,
+        raw_draw(2, (0, 0, 10, 10), 12, [1, 1, 1, 0], 0),
+    )
+    .await;
+    let p = next(&mut r.client, &mut r.reader).await;
+    assert_eq!(
+        (
+            p.get(6).and_then(Value::as_str),
+            p.get(8).and_then(Value::as_int)
+        ),
+        (Some("rgb24"), Some(12))
+    );
+    drop(r.server);
+    assert!(matches!(r.task.await.unwrap(), End::Eof));
+}
