@@ -121,6 +121,21 @@ pub fn client_codings(client_caps: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Whether the client's `full_csc_modes` (flat or nested) accept `YUV420P` for `codec`; a client
+/// that sends no such list is taken at its word (`encodings.core`).
+pub fn client_takes_yuv420p(
+    client_caps: &Value,
+    codec: xgate_messages::encode::VideoCodec,
+) -> bool {
+    let Some(modes) = client_caps.lookup_raw("encoding.full_csc_modes") else {
+        return true;
+    };
+    modes
+        .get(codec.xpra_name())
+        .and_then(Value::as_list)
+        .is_some_and(|l| l.iter().any(|m| m.str_eq("YUV420P")))
+}
+
 /// The client's largest video size (`encoding.video_max_size`), 4096x4096 when it says nothing.
 pub fn client_video_max_size(client_caps: &Value) -> (u32, u32) {
     let pair = client_caps
@@ -282,6 +297,33 @@ mod tests {
             client_refresh_delay(&flat),
             Some(std::time::Duration::from_millis(150))
         );
+    }
+
+    #[test]
+    fn colourspaces_are_checked_when_listed() {
+        use xgate_messages::encode::VideoCodec;
+        let nested = Value::dict([(
+            "encoding",
+            Value::dict([(
+                "full_csc_modes",
+                Value::dict([
+                    ("vp8", strings(&["YUV420P"])),
+                    ("h264", strings(&["YUV444P"])),
+                ]),
+            )]),
+        )]);
+        assert!(client_takes_yuv420p(&nested, VideoCodec::Vp8));
+        assert!(!client_takes_yuv420p(&nested, VideoCodec::H264));
+        assert!(!client_takes_yuv420p(&nested, VideoCodec::Vp9));
+        let flat = Value::dict([(
+            "encoding.full_csc_modes",
+            Value::dict([("h264", strings(&["BGRX", "YUV420P"]))]),
+        )]);
+        assert!(client_takes_yuv420p(&flat, VideoCodec::H264));
+        assert!(client_takes_yuv420p(
+            &Value::Dict(Vec::new()),
+            VideoCodec::H264
+        ));
     }
 
     #[test]

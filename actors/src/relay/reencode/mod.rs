@@ -99,7 +99,10 @@ pub fn decide(request: Request, client_caps: &Value, pool: Option<&EncoderInfo>)
         return Decision::Unavailable("the EncoderPool is not running".into());
     };
     let codings = hello::client_codings(client_caps);
-    let decodes = |c: VideoCodec| codings.iter().any(|n| n == c.xpra_name());
+    // In the client's core, and (when it lists colourspaces) taking the YUV420P the pool makes.
+    let decodes = |c: VideoCodec| {
+        codings.iter().any(|n| n == c.xpra_name()) && hello::client_takes_yuv420p(client_caps, c)
+    };
     let encodes = |c: VideoCodec| {
         pool.encoders
             .iter()
