@@ -1,5 +1,6 @@
 //! Issue #9: re-encoding through the gateway. A real session (xterm) is reached through the real
-//! xgate with the session option `reencode=yes`; the server is asked for raw rgb only, and the
+//! xgate with the session option `reencode=yes` (or the gateway's `--reencode=yes`, the default of
+//! sessions that do not say); the server is asked for raw rgb only, and the
 //! gateway's EncoderPool (libx264 or libvpx here: no NVIDIA driver) makes the video the client
 //! decodes. The real client's own log shows which video decoder it ran (h264 for 3.1.3, whose
 //! avcodec decodes it; vp8 for the 6.5.5 PyPI client, which decodes VP8/VP9 only), and a
@@ -17,7 +18,7 @@ use xgate_integration_tests::harness::{
 
 /// The largest root-mean-square difference (ImageMagick's normalised RMSE, 0 to 1) between the
 /// session's window and the client's picture of it when the client sees video only (its
-/// `auto_refresh_delay` is 0). Measured here: 0.009 – 0.016 (libx264), 0.009 – 0.026 (libvpx);
+/// `auto_refresh_delay` is 0). Measured here: 0.006 – 0.016 (libx264), 0.009 – 0.026 (libvpx);
 /// a blank window of the right size scores about 0.28.
 const MAX_RMSE_VIDEO: f64 = 0.06;
 
@@ -163,21 +164,36 @@ struct Logs {
     server: String,
 }
 
+/// Where re-encoding is turned on.
+#[derive(Clone, Copy)]
+enum Switch {
+    /// The user's multifile row: session option `reencode=yes`.
+    SessionOption,
+    /// The gateway's `--reencode=yes` (the row says nothing).
+    GatewayDefault,
+}
+
 /// One attach with re-encoding on: returns the logs once the client's picture matched the
 /// session's.
-fn attach_reencoded(version: Version, client_args: &[&str], max_rmse: f64) -> Logs {
+fn attach_reencoded(version: Version, switch: Switch, client_args: &[&str], max_rmse: f64) -> Logs {
     let dir = TestDir::new(&format!("reencode-{}", version.name()));
     let session = Session::start(version, false, dir.path());
     let n = session.number();
     let user = xgate_integration_tests::harness::TestUser::get();
     let users = dir.write(
         "users.txt",
-        &format!("alice|secret|{0}|{0}|:{n}||reencode=yes\n", user.name),
+        &match switch {
+            Switch::SessionOption => {
+                format!("alice|secret|{0}|{0}|:{n}||reencode=yes\n", user.name)
+            }
+            Switch::GatewayDefault => format!("alice|secret|{0}|{0}|:{n}\n", user.name),
+        },
     );
-    let gateway = Gateway::start(
-        dir.path(),
-        &[format!("--tcp-auth=multifile:filename={}", users.display())],
-    );
+    let mut args = vec![format!("--tcp-auth=multifile:filename={}", users.display())];
+    if let Switch::GatewayDefault = switch {
+        args.push("--reencode=yes".into());
+    }
+    let gateway = Gateway::start(dir.path(), &args);
     let url = gateway.url(Some(("alice", "secret")), &n.to_string());
     let mut client = Attach::start_with(version, &url, dir.path(), client_args);
     // The session draws the xterm; the test's own xterm then scrolls and settles.
@@ -353,7 +369,7 @@ fn xpra_3_client_receives_h264_made_by_the_gateway() {
     // `-d paint`: the client logs every draw with its coding, and each video decoder it creates.
     // No lossless refresh: the picture compared is the decoded video.
     let args = ["-d", "paint", "--auto-refresh-delay=0"];
-    let logs = attach_reencoded(Version::V3, &args, MAX_RMSE_VIDEO);
+    let logs = attach_reencoded(Version::V3, Switch::SessionOption, &args, MAX_RMSE_VIDEO);
     check_logs(Version::V3, &logs, "h264");
 }
 
@@ -361,19 +377,30 @@ fn xpra_3_client_receives_h264_made_by_the_gateway() {
 fn xpra_6_client_receives_vp8_made_by_the_gateway() {
     // The PyPI 6.5.5 client decodes VP8/VP9 only. `-d paint,video`: draws and video decoders.
     let args = ["-d", "paint,video", "--auto-refresh-delay=0"];
-    let logs = attach_reencoded(Version::V6, &args, MAX_RMSE_VIDEO);
+    let logs = attach_reencoded(Version::V6, Switch::SessionOption, &args, MAX_RMSE_VIDEO);
     check_logs(Version::V6, &logs, "vp8");
 }
 
 #[test]
 fn xpra_3_client_gets_a_lossless_refresh_after_video() {
-    // The client's default auto_refresh_delay (150 ms): the idle window ends up exact.
-    let logs = attach_reencoded(Version::V3, &["-d", "paint"], MAX_RMSE_REFRESHED);
+    // The client's default auto_refresh_delay (150 ms): the idle window ends up exact. Turned on
+    // by the gateway's default rather than the session's option.
+    let logs = attach_reencoded(
+        Version::V3,
+        Switch::GatewayDefault,
+        &["-d", "paint"],
+        MAX_RMSE_REFRESHED,
+    );
     check_logs(Version::V3, &logs, "h264");
 }
 
 #[test]
 fn xpra_6_client_gets_a_lossless_refresh_after_video() {
-    let logs = attach_reencoded(Version::V6, &["-d", "paint,video"], MAX_RMSE_REFRESHED);
+    let logs = attach_reencoded(
+        Version::V6,
+        Switch::GatewayDefault,
+        &["-d", "paint,video"],
+        MAX_RMSE_REFRESHED,
+    );
     check_logs(Version::V6, &logs, "vp8");
 }

@@ -52,6 +52,8 @@ pub struct RelaySettings {
     pub arbiters: Vec<actix::ArbiterHandle>,
     /// The EncoderPool, for sessions with the `reencode` option (`None`: they relay unchanged).
     pub encoder: Option<Addr<EncoderPool>>,
+    /// The global `reencode` option: the default of sessions whose options do not say.
+    pub reencode: xgate_config::ReencodeMode,
 }
 
 /// The ProxyRelay actor.
@@ -388,7 +390,7 @@ async fn reencode_decision(
     client_hello: &Value,
     settings: &RelaySettings,
 ) -> Option<reencode::Plan> {
-    let request = match reencode::Request::from_options(options) {
+    let request = match reencode::Request::from_options(options, settings.reencode) {
         Ok(reencode::Request::Off) => return None,
         Ok(r) => r,
         Err(e) => {

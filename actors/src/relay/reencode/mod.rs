@@ -6,8 +6,9 @@
 //! reach the server unchanged. The client-to-server direction stays the plain splice.
 //!
 //! Enabled per session with the session option `reencode` (a target's `;reencode=yes`, a
-//! database row's session options): `yes`/`auto` picks H.264 when the client decodes it, else VP8,
-//! else VP9; `h264`/`vp8`/`vp9` asks for that codec first; `no` (the default) relays unchanged.
+//! database row's session options), whose default is the global `reencode` option:
+//! `yes`/`auto` picks H.264 when the client decodes it, else VP8, else VP9; `h264`/`vp8`/`vp9`
+//! asks for that codec first; `no` (the default) relays unchanged.
 //! When the client decodes none of the codecs the EncoderPool can make, the session is relayed
 //! unchanged and the log says why.
 
@@ -21,6 +22,7 @@ mod pump_tests;
 
 use std::collections::BTreeMap;
 
+use xgate_config::ReencodeMode;
 use xgate_messages::encode::{EncoderInfo, VideoCodec};
 use xgate_protocol::Value;
 
@@ -40,20 +42,32 @@ pub enum Request {
     Codec(VideoCodec),
 }
 
+impl From<ReencodeMode> for Request {
+    fn from(mode: ReencodeMode) -> Request {
+        match mode {
+            ReencodeMode::No => Request::Off,
+            ReencodeMode::Auto => Request::Auto,
+            ReencodeMode::H264 => Request::Codec(VideoCodec::H264),
+            ReencodeMode::Vp8 => Request::Codec(VideoCodec::Vp8),
+            ReencodeMode::Vp9 => Request::Codec(VideoCodec::Vp9),
+        }
+    }
+}
+
 impl Request {
-    /// The request in a session's options; an unknown value is an error naming it.
-    pub fn from_options(options: &BTreeMap<String, String>) -> Result<Request, String> {
+    /// The request in a session's options, else the gateway's default (the global `reencode`);
+    /// an unknown value is an error naming it.
+    pub fn from_options(
+        options: &BTreeMap<String, String>,
+        default: ReencodeMode,
+    ) -> Result<Request, String> {
         let Some(value) = options.get(OPTION) else {
-            return Ok(Request::Off);
+            return Ok(default.into());
         };
-        let v = value.trim().to_ascii_lowercase();
-        Ok(match v.as_str() {
-            "" | "no" | "false" | "0" | "off" | "none" => Request::Off,
-            "yes" | "true" | "1" | "on" | "auto" => Request::Auto,
-            other => Request::Codec(VideoCodec::from_xpra(other).ok_or_else(|| {
-                format!("{OPTION}={value}: expected yes, no, auto, h264, vp8 or vp9")
-            })?),
-        })
+        value
+            .parse::<ReencodeMode>()
+            .map(Request::from)
+            .map_err(|e| format!("{OPTION}={value}: {}", e.reason))
     }
 }
 
@@ -161,14 +175,26 @@ mod tests {
     #[test]
     fn option_values() {
         let opts = |v: &str| BTreeMap::from([(OPTION.to_string(), v.to_string())]);
-        assert_eq!(Request::from_options(&BTreeMap::new()), Ok(Request::Off));
-        assert_eq!(Request::from_options(&opts("yes")), Ok(Request::Auto));
-        assert_eq!(Request::from_options(&opts("no")), Ok(Request::Off));
+        let none = BTreeMap::new();
+        let off = ReencodeMode::No;
+        assert_eq!(Request::from_options(&none, off), Ok(Request::Off));
         assert_eq!(
-            Request::from_options(&opts("VP9")),
+            Request::from_options(&none, ReencodeMode::Vp8),
+            Ok(Request::Codec(VideoCodec::Vp8))
+        );
+        assert_eq!(Request::from_options(&opts("yes"), off), Ok(Request::Auto));
+        // The session's own option wins over the default.
+        assert_eq!(
+            Request::from_options(&opts("no"), ReencodeMode::Auto),
+            Ok(Request::Off)
+        );
+        assert_eq!(
+            Request::from_options(&opts("VP9"), off),
             Ok(Request::Codec(VideoCodec::Vp9))
         );
-        assert!(Request::from_options(&opts("webp")).is_err());
+        assert!(Request::from_options(&opts("webp"), off)
+            .unwrap_err()
+            .contains("reencode=webp"));
     }
 
     #[test]

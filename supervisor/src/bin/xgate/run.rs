@@ -130,6 +130,7 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             identity,
             arbiters: arbiters.iter().map(actix::Arbiter::handle).collect(),
             encoder: Some(encoder),
+            reencode: cfg.reencode,
         });
         let (stop_tx, mut stop_rx) = tokio::sync::mpsc::unbounded_channel();
         let root = tree::build(tree::TreeParts {
