@@ -18,7 +18,7 @@ use xgate_integration_tests::harness::{
 
 /// The largest root-mean-square difference (ImageMagick's normalised RMSE, 0 to 1) between the
 /// session's window and the client's picture of it when the client sees video only (its
-/// `auto_refresh_delay` is 0). Measured here: 0.006 – 0.016 (libx264), 0.009 – 0.026 (libvpx);
+/// `auto_refresh_delay` is 0). Measured here: 0.006 – 0.016 (libx264), 0.009 – 0.027 (libvpx);
 /// a blank window of the right size scores about 0.28.
 const MAX_RMSE_VIDEO: f64 = 0.06;
 

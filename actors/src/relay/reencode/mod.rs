@@ -1,6 +1,7 @@
 //! Re-encoding a session's pictures (issue #9): the server is asked for raw rgb only
-//! ([`hello`]), and the server-to-client direction ([`direction`]) composites its raw draws into
-//! one framebuffer per window ([`framebuffer`]), has the EncoderPool turn each finished update
+//! ([`hello`]), and the server-to-client direction ([`direction`], with its per-window
+//! bookkeeping in [`windows`]) composites its raw draws into one framebuffer per window
+//! ([`framebuffer`]), has the EncoderPool turn each finished update
 //! into one H.264 or VP8/VP9 frame and sends the client the video `draw` its decoder expects
 //! ([`draw`]), keeping the server's `packet_sequence` so that the client's `damage-sequence` acks
 //! reach the server unchanged. The client-to-server direction stays the plain splice.
@@ -16,6 +17,7 @@ pub mod direction;
 pub mod draw;
 pub mod framebuffer;
 pub mod hello;
+pub mod windows;
 
 #[cfg(test)]
 mod pump_tests;
