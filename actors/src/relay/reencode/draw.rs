@@ -93,7 +93,7 @@ pub fn is_composited(coding: &str) -> bool {
     matches!(coding, "rgb24" | "rgb32" | "scroll")
 }
 
-/// Reads a raw rgb or scroll draw; `max_pixels` bounds the inflated data.
+/// Reads a raw rgb or scroll draw; `max_bytes` bounds the inflated pixel data.
 pub fn parse(p: &Packet, max_bytes: usize) -> Result<ServerDraw, DrawError> {
     let wid = u64::try_from(int(p, 1, "wid")?).map_err(|_| DrawError::Malformed("wid"))?;
     let x = int(p, 2, "x")?;

@@ -395,3 +395,26 @@ async fn a_window_shrunk_below_the_codec_minimum_gives_its_sequences_back() {
     drop(r.server);
     assert!(matches!(r.task.await.unwrap(), End::Eof));
 }
+
+#[actix::test]
+async fn echoes_of_the_gateways_pings_stay_with_the_gateway() {
+    let mut r = rig(VideoCodec::Vp8, None);
+    let echo = |sid: &str| {
+        Value::list([
+            Value::from("ping_echo"),
+            Value::from(1i64),
+            Value::from(0i64),
+            Value::from(0i64),
+            Value::from(0i64),
+            Value::from(0i64),
+            Value::from(sid),
+        ])
+    };
+    send(&mut r.server, echo("gw")).await;
+    send(&mut r.server, echo("the-client")).await;
+    // Only the client's own echo is relayed.
+    let p = next(&mut r.client, &mut r.reader).await;
+    assert_eq!(p.into_value(), echo("the-client"));
+    drop(r.server);
+    assert!(matches!(r.task.await.unwrap(), End::Eof));
+}
