@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
+use futures::future::Either;
 use rand::RngCore;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -469,49 +470,65 @@ async fn splice(
     let (to_client_tx, to_client_rx) = mpsc::channel::<Inject>(4);
     let (to_server_tx, to_server_rx) = mpsc::channel::<Inject>(4);
     let sid = settings.identity.uuid.clone();
-    let upstream = pump::pump(
-        client_r,
-        server_w,
-        client_buf,
-        Watch {
-            ping_sid: sid.clone(),
-            bytes: Arc::clone(&counters.from_client),
-            max_size: settings.max_packet_size,
-        },
-        to_server_rx,
-    );
+    let up_watch = Watch {
+        ping_sid: sid.clone(),
+        bytes: Arc::clone(&counters.from_client),
+        max_size: settings.max_packet_size,
+    };
     let down_watch = Watch {
         ping_sid: sid.clone(),
         bytes: Arc::clone(&counters.to_client),
         max_size: settings.max_packet_size,
     };
-    let reencoding = video.zip(settings.encoder.clone());
-    let downstream = match reencoding {
-        Some((plan, pool)) => futures::future::Either::Right(reencode::pump(
-            server_r,
-            client_w,
-            server_buf,
-            down_watch,
-            to_client_rx,
-            reencode::Downstream {
-                connection: id.0,
-                codec: plan.codec,
-                max_size: plan.max_size,
-                encode: pool.clone().recipient(),
-                drop_streams: pool.recipient(),
-                client_writer,
-                server_writer,
-                to_server: to_server_tx.clone(),
-                refresh_delay: plan.refresh_delay,
-            },
-        )),
-        None => futures::future::Either::Left(pump::pump(
-            server_r,
-            client_w,
-            server_buf,
-            down_watch,
-            to_client_rx,
-        )),
+    // A re-encoded session gets packet-aware directions both ways; the others the plain splice.
+    let (upstream, downstream) = match video.zip(settings.encoder.clone()) {
+        Some((plan, pool)) => {
+            let (errors_tx, errors_rx) = mpsc::channel(16);
+            let up = reencode::pump_upstream(
+                client_r,
+                server_w,
+                client_buf,
+                up_watch,
+                to_server_rx,
+                errors_tx,
+            );
+            let down = reencode::pump(
+                server_r,
+                client_w,
+                server_buf,
+                down_watch,
+                to_client_rx,
+                reencode::Downstream {
+                    connection: id.0,
+                    codec: plan.codec,
+                    max_size: plan.max_size,
+                    encode: pool.clone().recipient(),
+                    drop_streams: pool.recipient(),
+                    client_writer,
+                    server_writer,
+                    to_server: to_server_tx.clone(),
+                    refresh_delay: plan.refresh_delay,
+                    decode_errors: Some(errors_rx),
+                },
+            );
+            (Either::Right(up), Either::Right(down))
+        }
+        None => (
+            Either::Left(pump::pump(
+                client_r,
+                server_w,
+                client_buf,
+                up_watch,
+                to_server_rx,
+            )),
+            Either::Left(pump::pump(
+                server_r,
+                client_w,
+                server_buf,
+                down_watch,
+                to_client_rx,
+            )),
+        ),
     };
     tokio::pin!(upstream);
     tokio::pin!(downstream);

@@ -23,23 +23,19 @@
 //! sequence of the window's last video frame: the server takes the second ack of a sequence as
 //! unknown and ignores it.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix::Recipient;
 use bytes::BytesMut;
 use futures::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_util::codec::FramedRead;
 use tracing::{debug, warn};
 use xgate_messages::encode::{DropStreams, EncodeFrame, VideoCodec};
-use xgate_protocol::{
-    peek_packet_type, Frame, FrameCodec, Packet, PacketReader, PacketType, PacketWriter,
-    ProtocolError, Value,
-};
+use xgate_protocol::{Frame, PacketWriter, Value};
 
 use super::draw;
+use super::packets::{self, Common, Packets};
 use super::windows::{State, RETRY};
 use crate::relay::pump::{End, Inject, Watch};
 
@@ -64,6 +60,9 @@ pub struct Downstream {
     /// How long a window's video stays idle before its lossless refresh (the client's
     /// `auto_refresh_delay`); `None`: never refresh.
     pub refresh_delay: Option<Duration>,
+    /// Windows whose video the client failed to decode, from the client-to-server direction
+    /// ([`super::acks`]): their next frame starts a new stream.
+    pub decode_errors: Option<mpsc::Receiver<u64>>,
 }
 
 /// Relays the server's packets to the client, re-encoding its raw draws, until one side ends.
@@ -74,17 +73,15 @@ pub async fn pump<R, W>(
     buf: BytesMut,
     watch: Watch,
     mut inject: mpsc::Receiver<Inject>,
-    down: Downstream,
+    mut down: Downstream,
 ) -> (End, R, W)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut frames = FramedRead::new(src, FrameCodec::new(watch.max_size));
-    frames.read_buffer_mut().extend_from_slice(&buf);
-    let mut reader = PacketReader::new(watch.max_size as usize);
+    let mut packets = Packets::new(src, &buf, watch.max_size);
+    let mut decode_errors = down.decode_errors.take();
     let mut st = State::new(down);
-    let mut partial: Vec<Frame> = Vec::new();
     let mut inject_open = true;
     let end = loop {
         if !st.acks.is_empty() {
@@ -96,22 +93,12 @@ where
         );
         tokio::select! {
             biased;
-            msg = inject.recv(), if inject_open => match msg {
-                Some(Inject::Packet(f)) => {
-                    if let Err(e) = write_frames(&mut dst, &f, &watch).await {
-                        break End::Io(e);
-                    }
+            msg = inject.recv(), if inject_open => {
+                if let Some(end) = packets::injected(msg, &mut dst, &watch, &mut inject_open).await {
+                    break end;
                 }
-                Some(Inject::Last(f)) => {
-                    let r = write_frames(&mut dst, &f, &watch).await;
-                    let _ = dst.flush().await;
-                    break match r {
-                        Ok(()) => End::Stopped,
-                        Err(e) => End::Io(e),
-                    };
-                }
-                None => inject_open = false,
-            },
+            }
+            Some(wid) = recv(&mut decode_errors), if decode_errors.is_some() => st.restart(wid),
             Some((wid, answer)) = st.answers.next(), if !st.answers.is_empty() => {
                 let to_client = st.answered(wid, answer);
                 if let Err(e) = send(&mut dst, &st.down.client_writer, &to_client, &watch).await {
@@ -125,43 +112,34 @@ where
                     break End::Io(e);
                 }
             }
-            next = frames.next() => {
-                let frame = match next {
-                    None => break End::Eof,
-                    Some(Ok(f)) => f,
-                    Some(Err(ProtocolError::Io(e))) => break End::Io(e),
-                    Some(Err(e)) => break End::Protocol(e.to_string()),
+            next = packets.next() => {
+                let chunks = match next {
+                    Ok(c) => c,
+                    Err(end) => break end,
                 };
-                if frame.header.index != 0 {
-                    if partial.len() >= xgate_protocol::chunks::MAX_PENDING_CHUNKS {
-                        break End::Protocol("too many raw chunks before a main chunk".into());
-                    }
-                    partial.push(frame);
-                    continue;
-                }
-                let chunks: Vec<Frame> = partial.drain(..).chain(std::iter::once(frame)).collect();
-                match handle(&mut st, &mut reader, &chunks, &watch) {
+                match handle(&mut st, &mut packets, &chunks, &watch) {
                     Handled::Forward => {
-                        if let Err(e) = write_frames(&mut dst, &chunks, &watch).await {
+                        if let Err(e) = packets::write_frames(&mut dst, &chunks, &watch).await {
                             break End::Io(e);
                         }
                     }
                     Handled::Swallow => {}
                     Handled::Consumed(wid) => st.submit(wid),
-                    Handled::End(reason) => {
-                        let r = write_frames(&mut dst, &chunks, &watch).await;
-                        let _ = dst.flush().await;
-                        break match r {
-                            Ok(()) => End::Disconnect(reason),
-                            Err(e) => End::Io(e),
-                        };
-                    }
+                    Handled::End(reason) => break packets::last(&mut dst, &chunks, &watch, reason).await,
                     Handled::Invalid(e) => break End::Protocol(e),
                 }
             }
         }
     };
-    (end, frames.into_inner(), dst)
+    (end, packets.into_inner(), dst)
+}
+
+/// The next window whose stream the client failed to decode (`None` forever without a channel).
+async fn recv(errors: &mut Option<mpsc::Receiver<u64>>) -> Option<u64> {
+    match errors {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What became of one packet from the server.
@@ -184,40 +162,31 @@ fn passed(st: &mut State) -> Handled {
     Handled::Forward
 }
 
-fn decode(reader: &mut PacketReader, chunks: &[Frame]) -> Result<Packet, String> {
-    let mut packet = None;
-    for c in chunks {
-        packet = reader.push(c.clone()).map_err(|e| e.to_string())?;
-    }
-    packet.ok_or_else(|| "no main chunk".to_string())
-}
-
-fn handle(st: &mut State, reader: &mut PacketReader, chunks: &[Frame], watch: &Watch) -> Handled {
-    let Some(main) = chunks.last() else {
-        return Handled::Forward;
+fn handle<R: AsyncRead + Unpin>(
+    st: &mut State,
+    packets: &mut Packets<R>,
+    chunks: &[Frame],
+    watch: &Watch,
+) -> Handled {
+    let name = match packets::name(chunks) {
+        Ok(Some(n)) => n,
+        Ok(None) => return Handled::Forward,
+        Err(e) => return Handled::Invalid(e),
     };
-    let name = match peek_packet_type(main) {
-        Ok(PacketType::Name(n)) => n,
-        Ok(_) => return Handled::Forward,
-        Err(e) => return Handled::Invalid(e.to_string()),
-    };
-    let acts = matches!(
-        name.as_str(),
-        "draw"
-            | "new-window"
-            | "new-override-redirect"
-            | "window-resized"
-            | "window-move-resize"
-            | "lost-window"
-            | "disconnect"
-            | "connection-close"
-            | "ping_echo"
-            | "ping-echo"
-    );
+    let acts = packets::is_common(&name)
+        || matches!(
+            name.as_str(),
+            "draw"
+                | "new-window"
+                | "new-override-redirect"
+                | "window-resized"
+                | "window-move-resize"
+                | "lost-window"
+        );
     if !acts {
         return Handled::Forward;
     }
-    let packet = match decode(reader, chunks) {
+    let packet = match packets.decode(chunks) {
         Ok(p) => p,
         Err(e) => return Handled::Invalid(e),
     };
@@ -276,39 +245,12 @@ fn handle(st: &mut State, reader: &mut PacketReader, chunks: &[Frame], watch: &W
             }
             Handled::Forward
         }
-        "disconnect" | "connection-close" => Handled::End(
-            packet
-                .get(1)
-                .and_then(Value::as_str)
-                .unwrap_or("disconnect")
-                .to_string(),
-        ),
-        _ => {
-            // A ping echo: the gateway's own (its sid at index 6) is not relayed.
-            let ours = packet
-                .get(6)
-                .and_then(Value::as_str)
-                .is_some_and(|s| s == watch.ping_sid);
-            if ours {
-                Handled::Swallow
-            } else {
-                Handled::Forward
-            }
-        }
+        _ => match packets::common(&name, &packet, watch) {
+            Common::End(reason) => Handled::End(reason),
+            Common::Swallow => Handled::Swallow,
+            Common::Forward => Handled::Forward,
+        },
     }
-}
-
-async fn write_frames<W: AsyncWrite + Unpin>(
-    dst: &mut W,
-    frames: &[Frame],
-    watch: &Watch,
-) -> std::io::Result<()> {
-    for f in frames {
-        let wire = f.to_wire();
-        dst.write_all(&wire).await?;
-        watch.bytes.fetch_add(wire.len() as u64, Ordering::Relaxed);
-    }
-    Ok(())
 }
 
 /// Writes the gateway's own draws to the client. Their data travels inline in the main chunk,
@@ -326,7 +268,7 @@ async fn send<W: AsyncWrite + Unpin>(
     };
     for p in packets {
         match writer.encode(p) {
-            Ok(frames) => write_frames(dst, &frames, watch).await?,
+            Ok(frames) => packets::write_frames(dst, &frames, watch).await?,
             Err(e) => {
                 warn!(target: "xgate::encoder::relay", "cannot encode a draw for the client: {e}")
             }

@@ -4,7 +4,8 @@
 //! ([`framebuffer`]), has the EncoderPool turn each finished update
 //! into one H.264 or VP8/VP9 frame and sends the client the video `draw` its decoder expects
 //! ([`draw`]), keeping the server's `packet_sequence` so that the client's `damage-sequence` acks
-//! reach the server unchanged. The client-to-server direction stays the plain splice.
+//! reach the server unchanged. The client-to-server direction ([`acks`]) relays everything
+//! unchanged, and tells the other direction of the client's decode errors.
 //!
 //! Enabled per session with the session option `reencode` (a target's `;reencode=yes`, a
 //! database row's session options), whose default is the global `reencode` option:
@@ -13,10 +14,12 @@
 //! When the client decodes none of the codecs the EncoderPool can make, the session is relayed
 //! unchanged and the log says why.
 
+pub mod acks;
 pub mod direction;
 pub mod draw;
 pub mod framebuffer;
 pub mod hello;
+pub mod packets;
 pub mod windows;
 
 #[cfg(test)]
@@ -29,6 +32,9 @@ use xgate_messages::encode::{EncoderInfo, VideoCodec};
 use xgate_protocol::Value;
 
 pub use direction::{pump, Downstream};
+
+/// The client-to-server direction of a re-encoded session.
+pub use acks::pump as pump_upstream;
 
 /// The session option that turns re-encoding on.
 pub const OPTION: &str = "reencode";

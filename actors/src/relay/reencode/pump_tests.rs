@@ -77,6 +77,8 @@ struct Rig {
     client: FramedRead<DuplexStream, FrameCodec>,
     reader: PacketReader,
     acks: mpsc::Receiver<Inject>,
+    /// Reports client decode errors, as the client-to-server direction does.
+    decode_errors: mpsc::Sender<u64>,
     task: tokio::task::JoinHandle<End>,
 }
 
@@ -90,6 +92,7 @@ fn rig(codec: VideoCodec, refresh_delay: Option<Duration>) -> Rig {
     let (dst, client) = tokio::io::duplex(1 << 22);
     let (to_server, acks) = mpsc::channel(16);
     let (_inject_tx, inject) = mpsc::channel(1);
+    let (decode_errors, errors_rx) = mpsc::channel(4);
     let down = Downstream {
         connection: 9,
         codec,
@@ -100,6 +103,7 @@ fn rig(codec: VideoCodec, refresh_delay: Option<Duration>) -> Rig {
         server_writer: writer(),
         to_server,
         refresh_delay,
+        decode_errors: Some(errors_rx),
     };
     let watch = Watch {
         ping_sid: "gw".into(),
@@ -115,6 +119,7 @@ fn rig(codec: VideoCodec, refresh_delay: Option<Duration>) -> Rig {
         client: FramedRead::new(client, FrameCodec::new(1 << 26)),
         reader: PacketReader::default(),
         acks,
+        decode_errors,
         task,
     }
 }
@@ -417,4 +422,95 @@ async fn echoes_of_the_gateways_pings_stay_with_the_gateway() {
     assert_eq!(p.into_value(), echo("the-client"));
     drop(r.server);
     assert!(matches!(r.task.await.unwrap(), End::Eof));
+}
+
+/// A full-window draw of window 6 (64x48) with `window-size`.
+fn full_draw(seq: i64, bgrx: [u8; 4]) -> Value {
+    let mut draw = raw_draw(6, (0, 0, 64, 48), seq, bgrx, 0);
+    if let Value::List(items) = &mut draw {
+        if let Value::Dict(opts) = &mut items[10] {
+            opts.push((
+                Value::from("window-size"),
+                Value::list([Value::from(64i64), Value::from(48i64)]),
+            ));
+        }
+    }
+    draw
+}
+
+#[actix::test]
+async fn a_client_decode_error_starts_a_new_stream() {
+    let mut r = rig(VideoCodec::H264, None);
+    let frame_of = |p: &Packet| p.get(10).unwrap().get("frame").and_then(Value::as_int);
+    send(&mut r.server, full_draw(1, [0, 0, 200, 0])).await;
+    let first = next(&mut r.client, &mut r.reader).await;
+    assert_eq!(frame_of(&first), Some(0));
+    send(&mut r.server, full_draw(2, [0, 200, 0, 0])).await;
+    let second = next(&mut r.client, &mut r.reader).await;
+    assert_eq!(frame_of(&second), Some(1));
+    // The client could not decode frame 1: the next frame is a new stream (frame 0, an IDR).
+    r.decode_errors.send(6).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    send(&mut r.server, full_draw(3, [200, 0, 0, 0])).await;
+    let third = next(&mut r.client, &mut r.reader).await;
+    assert_eq!(frame_of(&third), Some(0));
+    let data = third.get(7).and_then(Value::as_bytes).unwrap();
+    assert_eq!(&data[..5], &[0, 0, 0, 1, 0x67], "SPS first: a keyframe");
+    drop(r.server);
+    assert!(matches!(r.task.await.unwrap(), End::Eof));
+}
+
+#[actix::test]
+async fn the_client_direction_relays_acks_and_reports_decode_errors() {
+    let (mut client, src) = tokio::io::duplex(1 << 20);
+    let (dst, server) = tokio::io::duplex(1 << 20);
+    let (_inject_tx, inject) = mpsc::channel(1);
+    let (errors_tx, mut errors) = mpsc::channel(4);
+    let watch = Watch {
+        ping_sid: "gw".into(),
+        bytes: Arc::new(AtomicU64::new(0)),
+        max_size: 1 << 26,
+    };
+    let task = tokio::spawn(async move {
+        let _keep = _inject_tx;
+        super::pump_upstream(src, dst, BytesMut::new(), watch, inject, errors_tx)
+            .await
+            .0
+    });
+    let ack = |seq: i64, wid: i64, decode_time: i64| {
+        Value::list([
+            Value::from("damage-sequence"),
+            Value::from(seq),
+            Value::from(wid),
+            Value::from(64i64),
+            Value::from(48i64),
+            Value::from(decode_time),
+            Value::from(""),
+        ])
+    };
+    let sent = [
+        ack(1, 6, 1200),
+        ack(2, 6, -1),
+        ack(3, 7, -2),
+        ack(4, 8, 0),
+        Value::list([Value::from("key-action"), Value::from(6i64)]),
+    ];
+    for p in &sent {
+        send(&mut client, p.clone()).await;
+    }
+    // Everything reaches the server unchanged and in order.
+    let mut server = FramedRead::new(server, FrameCodec::new(1 << 26));
+    let mut reader = PacketReader::default();
+    for p in &sent {
+        assert_eq!(&next(&mut server, &mut reader).await.into_value(), p);
+    }
+    // Only the decode error (-1) is reported, with its window.
+    assert_eq!(errors.recv().await, Some(6));
+    send(&mut client, Value::list(["disconnect", "done"])).await;
+    assert_eq!(
+        next(&mut server, &mut reader).await.type_name(),
+        Some("disconnect")
+    );
+    assert!(matches!(task.await.unwrap(), End::Disconnect(ref r) if r == "done"));
+    assert!(errors.try_recv().is_err(), "-2 and 0 are not decode errors");
 }

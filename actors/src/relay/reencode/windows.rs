@@ -95,6 +95,16 @@ impl State {
         }
     }
 
+    /// The client failed to decode a frame of this window (it acked -1): the stream is broken, so
+    /// the next frame starts a new one. (The ack reaches the server too, which redraws the window.)
+    pub(super) fn restart(&mut self, wid: u64) {
+        if let Some(w) = self.windows.get_mut(&wid) {
+            debug!(target: "xgate::encoder::relay", connection = self.down.connection, wid,
+                "the client failed to decode: the next frame starts a new stream");
+            w.keyframe = true;
+        }
+    }
+
     /// A window went away (`lost-window`): its state and its stream are dropped. Its pending
     /// sequences are not acked: the server forgot them with the window.
     pub(super) fn lost(&mut self, wid: u64) {
