@@ -25,7 +25,7 @@ pub struct MetricsInput {
     pub live_connections: u64,
     /// The supervision tree, for restart counts; `None` when it could not be asked.
     pub tree: Option<TreeSnapshot>,
-    /// Frames the encoder pool encoded (0 until the EncoderPool exists).
+    /// Frames the encoder pool encoded (not collected yet: the metrics do not ask the EncoderPool).
     pub encoder_frames: u64,
 }
 
@@ -174,7 +174,7 @@ pub fn render_metrics(input: &MetricsInput) -> String {
         &mut out,
         "xgate_encoder_frames_total",
         "counter",
-        "Frames re-encoded by the EncoderPool (always 0: this build has no encoder yet).",
+        "Frames re-encoded by the EncoderPool (always 0: not collected yet; the log has the counts).",
     );
     let _ = writeln!(out, "xgate_encoder_frames_total {}", input.encoder_frames);
     out
