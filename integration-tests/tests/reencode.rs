@@ -189,7 +189,11 @@ fn attach_reencoded(version: Version, switch: Switch, client_args: &[&str], max_
             Switch::GatewayDefault => format!("alice|secret|{0}|{0}|:{n}\n", user.name),
         },
     );
-    let mut args = vec![format!("--tcp-auth=multifile:filename={}", users.display())];
+    let control = dir.join("control.sock");
+    let mut args = vec![
+        format!("--tcp-auth=multifile:filename={}", users.display()),
+        format!("--control-socket={}", control.display()),
+    ];
     if let Switch::GatewayDefault = switch {
         args.push("--reencode=yes".into());
     }
@@ -279,6 +283,7 @@ fn attach_reencoded(version: Version, switch: Switch, client_args: &[&str], max_
     };
     eprintln!("xpra {}: client picture RMSE {v}", version.name());
     client.assert_running("while attached");
+    check_encoder_info(&control);
     // The client's picture must be more than a black rectangle of the right size.
     let stats = xgate_integration_tests::harness::xpra::png_stats(&client_png).unwrap();
     assert!(
@@ -307,6 +312,59 @@ fn attach_reencoded(version: Version, switch: Switch, client_args: &[&str], max_
         gateway: gateway.log(),
         server: session.server_log(),
     }
+}
+
+/// `xgate ctl --socket SOCKET --json COMMAND`: the answer's `data`.
+fn ctl(socket: &Path, command: &str) -> serde_json::Value {
+    let out = run_with_timeout(
+        Command::new(xgate_integration_tests::harness::gateway::xgate_bin())
+            .arg("ctl")
+            .arg("--socket")
+            .arg(socket)
+            .arg("--json")
+            .arg(command),
+        Duration::from_secs(20),
+    );
+    assert!(out.success(), "xgate ctl {command}: {out}");
+    let answer: serde_json::Value = serde_json::from_str(out.stdout.trim())
+        .unwrap_or_else(|e| panic!("xgate ctl {command} answered no JSON ({e}): {out}"));
+    answer["data"].clone()
+}
+
+/// The gateway says, through its control socket, which H.264 encoder it uses (libx264 here: no
+/// NVIDIA driver, and why NVENC is not used) and how many frames it re-encoded.
+fn check_encoder_info(control: &Path) {
+    let info = ctl(control, "info");
+    let encoder = &info["encoder"];
+    let nvenc = encoder["encoders"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == "h264_nvenc"))
+        .unwrap_or_else(|| panic!("no h264_nvenc in the probe: {info}"));
+    if nvenc["available"] == true {
+        assert_eq!(encoder["active_h264"], "h264_nvenc", "{info}");
+    } else {
+        // No NVIDIA driver (or no NVENC engine): libx264, and the probe says why not NVENC.
+        assert_eq!(encoder["active_h264"], "libx264", "{info}");
+        assert!(
+            nvenc["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "NVENC unavailable without a reason: {info}"
+        );
+    }
+    assert!(
+        encoder["counters"]["frames"].as_u64().unwrap_or(0) >= 1,
+        "the EncoderPool counted no frame: {info}"
+    );
+    let metrics = ctl(control, "metrics");
+    let text = metrics["text"].as_str().unwrap_or_default();
+    let frames: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("xgate_encoder_frames_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        frames >= 1,
+        "xgate_encoder_frames_total is {frames}:\n{text}"
+    );
 }
 
 /// Client log lines that mean a draw was not painted.

@@ -129,7 +129,7 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             max_packet_size: u32::try_from(cfg.max_packet_size).unwrap_or(u32::MAX),
             identity,
             arbiters: arbiters.iter().map(actix::Arbiter::handle).collect(),
-            encoder: Some(encoder),
+            encoder: Some(encoder.clone()),
             reencode: cfg.reencode,
         });
         let (stop_tx, mut stop_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -145,6 +145,7 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
         })
         .start_root();
         live.root.replace(root.addr().cloned());
+        live.encoder.replace(Some(encoder));
         let signals = xgate_supervisor::ShutdownSignals::install().map_err(|e| e.to_string())?;
         let reason = tokio::select! {
             reason = xgate_supervisor::shutdown_on_signals(root, signals, SHUTDOWN_GRACE) => reason,
