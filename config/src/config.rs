@@ -10,8 +10,8 @@ use crate::de;
 use crate::error::{ConfigError, Origin};
 use crate::expand::Expander;
 use crate::values::{
-    AuthSpec, BindSpec, ClientVerifyMode, DebugCategory, SslMode, TargetSpec, TargetUri,
-    UnixBindSpec, UserSpec,
+    AuthSpec, BindSpec, ClientVerifyMode, DebugCategory, ReencodeMode, SslMode, TargetSpec,
+    TargetUri, UnixBindSpec, UserSpec,
 };
 
 /// xpra's standard socket dirs, in xpra's order (protocol notes §7).
@@ -192,6 +192,10 @@ pub struct Config {
     /// Video encoders in order of preference.
     #[serde(deserialize_with = "de::names")]
     pub video_encoders: Vec<String>,
+    /// The `reencode` session option's default: whether sessions whose options do not say get
+    /// video made by the gateway (docs/reencode.md).
+    #[serde(deserialize_with = "de::one")]
+    pub reencode: ReencodeMode,
 
     /// Where each key's effective value came from (keys not listed: the built-in defaults).
     #[serde(skip)]
@@ -247,6 +251,7 @@ impl Default for Config {
             gid: None,
             allow_stop: false,
             debug: Vec::new(),
+            reencode: ReencodeMode::No,
             video_encoders: DEFAULT_VIDEO_ENCODERS
                 .iter()
                 .map(|s| s.to_string())

@@ -32,7 +32,8 @@ scalar_from_str!(
     crate::values::AuthSpec,
     crate::values::TargetSpec,
     crate::values::SslMode,
-    crate::values::ClientVerifyMode
+    crate::values::ClientVerifyMode,
+    crate::values::ReencodeMode
 );
 
 impl Scalar for crate::values::UserSpec {

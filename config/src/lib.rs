@@ -53,6 +53,6 @@ pub use loader::{
 };
 pub use values::{
     parse_bool, parse_display, parse_duration, parse_options, parse_session_options, parse_size,
-    AuthSpec, BindHost, BindSpec, ClientVerifyMode, DebugCategory, Display, Options, SslMode,
-    TargetSpec, TargetUri, UnixBindSpec, UserSpec, KNOWN_AUTH_MODULES, XPRA_DEFAULT_PORT,
+    AuthSpec, BindHost, BindSpec, ClientVerifyMode, DebugCategory, Display, Options, ReencodeMode,
+    SslMode, TargetSpec, TargetUri, UnixBindSpec, UserSpec, KNOWN_AUTH_MODULES, XPRA_DEFAULT_PORT,
 };

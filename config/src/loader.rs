@@ -81,6 +81,7 @@ pub const OPTIONS: &[(&str, OptionKind)] = &[
     ("allow-stop", OptionKind::Flag),
     ("debug", OptionKind::List),
     ("video-encoders", OptionKind::List),
+    ("reencode", OptionKind::Scalar),
 ];
 
 /// `XGATE_*` variables that are not options and are left alone: `XGATE_CONFIG` (the config

@@ -704,6 +704,10 @@ impl FromStr for TargetSpec {
                 return Err(ValueError::new(raw, "compression_level must be 0 to 9"));
             }
         }
+        if let Some(mode) = option_value(&options, "reencode") {
+            mode.parse::<ReencodeMode>()
+                .map_err(|e| ValueError::new(raw, format!("reencode={mode}: {}", e.reason)))?;
+        }
         Ok(TargetSpec {
             display,
             uri,
@@ -869,6 +873,41 @@ impl FromStr for SslMode {
             "tcp" | "ssl" => Ok(SslMode::Tcp),
             "www" | "http" | "wss" => Ok(SslMode::Www),
             _ => Err(ValueError::new(raw, "expected auto, tcp or www")),
+        }
+    }
+}
+
+/// Whether the gateway re-encodes a session's pictures (the session option `reencode`, and the
+/// global `reencode` that is its default): the server sends raw rgb and the gateway's EncoderPool
+/// makes the video the client decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReencodeMode {
+    /// Relay pictures unchanged.
+    #[default]
+    No,
+    /// H.264 when the client decodes it, else VP8, else VP9.
+    Auto,
+    /// H.264 first.
+    H264,
+    /// VP8 first.
+    Vp8,
+    /// VP9 first.
+    Vp9,
+}
+
+impl FromStr for ReencodeMode {
+    type Err = ValueError;
+    fn from_str(raw: &str) -> Result<Self, ValueError> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "no" | "false" | "0" | "off" | "none" => Ok(ReencodeMode::No),
+            "yes" | "true" | "1" | "on" | "auto" => Ok(ReencodeMode::Auto),
+            "h264" => Ok(ReencodeMode::H264),
+            "vp8" => Ok(ReencodeMode::Vp8),
+            "vp9" => Ok(ReencodeMode::Vp9),
+            _ => Err(ValueError::new(
+                raw,
+                "expected yes, no, auto, h264, vp8 or vp9",
+            )),
         }
     }
 }
@@ -1309,6 +1348,15 @@ mod tests {
             err::<TargetSpec>("100"),
             r#""100": expected DISPLAY=URI, e.g. 100=tcp://127.0.0.1:14600/"#
         );
+        assert!(
+            err::<TargetSpec>("100=tcp://h:1/;reencode=webp").contains("reencode=webp"),
+            "{}",
+            err::<TargetSpec>("100=tcp://h:1/;reencode=webp")
+        );
+        assert!("100=tcp://h:1/;reencode=VP9".parse::<TargetSpec>().is_ok());
+        assert_eq!("yes".parse::<ReencodeMode>().unwrap(), ReencodeMode::Auto);
+        assert_eq!(" off ".parse::<ReencodeMode>().unwrap(), ReencodeMode::No);
+        assert_eq!("H264".parse::<ReencodeMode>().unwrap(), ReencodeMode::H264);
         assert_eq!(
             err::<TargetSpec>("100=tcp://h:1/;compression_level=10"),
             r#""100=tcp://h:1/;compression_level=10": compression_level must be 0 to 9"#

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use xgate_config::{
     parse_cli_overrides, BindHost, Config, ConfigError, ConfigLoader, DebugCategory, Expander,
-    ListenerKind, Origin, Precedence, TargetUri, EMBEDDED_DEFAULT,
+    ListenerKind, Origin, Precedence, ReencodeMode, TargetUri, EMBEDDED_DEFAULT,
 };
 
 fn vars() -> Expander {
@@ -132,6 +132,7 @@ fn struct_defaults() {
     assert_eq!(c.idle_timeout, Duration::ZERO);
     assert_eq!(c.compression_level, 1);
     assert_eq!(c.video_encoders, vec!["h264_nvenc", "libx264"]);
+    assert_eq!(c.reencode, ReencodeMode::No);
     assert!(!c.allow_stop);
     // no listener: refused
     assert_eq!(
@@ -626,4 +627,19 @@ fn debug_filter_all() {
     let c = loader().cli(pairs).load().unwrap();
     assert_eq!(c.debug_filter(), "xgate=debug");
     assert_eq!(loader().load().unwrap().debug_filter(), "");
+}
+
+#[test]
+fn reencode_default_from_the_command_line() {
+    let pairs = parse_cli_overrides(&args(&["--reencode=vp8"])).unwrap();
+    assert_eq!(
+        loader().cli(pairs).load().unwrap().reencode,
+        ReencodeMode::Vp8
+    );
+    let pairs = parse_cli_overrides(&args(&["--reencode=webp"])).unwrap();
+    assert_eq!(
+        loader().cli(pairs).load().unwrap_err().to_string(),
+        "invalid value for 'reencode' from the command line (--reencode): \"webp\": expected yes, \
+         no, auto, h264, vp8 or vp9"
+    );
 }

@@ -204,7 +204,8 @@ async fn serve(
     let answer = match route(&head) {
         Route::Metrics | Route::MetricsHead => {
             let tree = hooks.tree().await;
-            let text = metrics::collect(&registry, tree).await;
+            let encoder = hooks.encoder().await;
+            let text = metrics::collect(&registry, tree, encoder.as_ref()).await;
             response(
                 "200 OK",
                 metrics::CONTENT_TYPE,

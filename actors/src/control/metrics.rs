@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use actix::Addr;
 use serde_json::Value;
+use xgate_messages::encode::EncoderInfo;
 use xgate_messages::supervision::{ChildSnapshot, TreeSnapshot};
 
 use crate::registry::{Counters, GetRegistryInfo, SessionRegistry};
@@ -25,7 +26,7 @@ pub struct MetricsInput {
     pub live_connections: u64,
     /// The supervision tree, for restart counts; `None` when it could not be asked.
     pub tree: Option<TreeSnapshot>,
-    /// Frames the encoder pool encoded (0 until the EncoderPool exists).
+    /// Frames the EncoderPool encoded (0 when the gateway runs none).
     pub encoder_frames: u64,
 }
 
@@ -174,17 +175,23 @@ pub fn render_metrics(input: &MetricsInput) -> String {
         &mut out,
         "xgate_encoder_frames_total",
         "counter",
-        "Frames re-encoded by the EncoderPool (always 0: this build has no encoder yet).",
+        "Frames re-encoded by the EncoderPool (sessions with the reencode option).",
     );
     let _ = writeln!(out, "xgate_encoder_frames_total {}", input.encoder_frames);
     out
 }
 
 /// Gathers the inputs from the registry and a tree snapshot and renders them. For the HTTP
-/// layer: `collect(&registry, tree).await` answers `GET /metrics`.
-pub async fn collect(registry: &Addr<SessionRegistry>, tree: Option<TreeSnapshot>) -> String {
+/// layer: `collect(&registry, tree, encoder).await` answers `GET /metrics`.
+pub async fn collect(
+    registry: &Addr<SessionRegistry>,
+    tree: Option<TreeSnapshot>,
+    encoder: Option<&EncoderInfo>,
+) -> String {
     let info = registry.send(GetRegistryInfo).await.unwrap_or(Value::Null);
-    render_metrics(&MetricsInput::from_registry_info(&info, tree))
+    let mut input = MetricsInput::from_registry_info(&info, tree);
+    input.encoder_frames = encoder.map_or(0, |e| e.counters.frames);
+    render_metrics(&input)
 }
 
 #[cfg(test)]
@@ -239,6 +246,9 @@ mod tests {
         assert!(!text.contains("relay#3"));
         assert!(text.contains("xgate_supervision_restarts_total 3\n"));
         assert!(text.contains("xgate_encoder_frames_total 0\n"));
+        let mut input = MetricsInput::from_registry_info(&info, None);
+        input.encoder_frames = 42;
+        assert!(render_metrics(&input).contains("xgate_encoder_frames_total 42\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}");

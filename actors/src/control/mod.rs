@@ -32,6 +32,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec, LinesCodecError};
 use tracing::{debug, info, warn};
+use xgate_messages::encode::EncoderInfo;
 use xgate_messages::plugin::{PluginEvent, EVENT_NAMES};
 use xgate_messages::supervision::{SupervisionEvent, TreeSnapshot};
 use xgate_messages::{
@@ -61,6 +62,11 @@ pub trait ControlHooks {
     /// Makes the worker at `path` exit abnormally with `reason`, so that its supervisor restarts
     /// it; `Err` when there is no such worker (or it cannot be killed).
     fn kill(&self, path: &str, reason: &str) -> Result<(), ControlError>;
+    /// The EncoderPool's probe results and counters, for `info` and the metrics; `None` when the
+    /// gateway runs no pool (or it does not answer).
+    fn encoder(&self) -> LocalBoxFuture<'static, Option<EncoderInfo>> {
+        Box::pin(async { None })
+    }
 }
 
 /// Binds the control socket at `path` with mode 0600: creates the parent directory (0700) if
@@ -403,7 +409,14 @@ async fn handle(env: &Env, request: Request) -> Result<Value, ControlError> {
                 .send(GetRegistryInfo)
                 .await
                 .map_err(|_| unavailable("the session registry"))?;
-            Ok(json!({"gateway": env.hooks.gateway_info(), "registry": registry}))
+            let encoder = env
+                .hooks
+                .encoder()
+                .await
+                .and_then(|e| serde_json::to_value(e).ok());
+            Ok(
+                json!({"gateway": env.hooks.gateway_info(), "registry": registry, "encoder": encoder}),
+            )
         }
         Request::Connections => {
             let rows = env
@@ -485,7 +498,8 @@ async fn handle(env: &Env, request: Request) -> Result<Value, ControlError> {
             .map_err(|e| ControlError::new(ErrorKind::BadRequest, e)),
         Request::Metrics => {
             let tree = env.hooks.tree().await;
-            let text = metrics::collect(&env.registry, tree).await;
+            let encoder = env.hooks.encoder().await;
+            let text = metrics::collect(&env.registry, tree, encoder.as_ref()).await;
             Ok(json!({"content-type": metrics::CONTENT_TYPE, "text": text}))
         }
         Request::Kill { child, reason } => {

@@ -2,6 +2,8 @@
 //! the client's filtered hello, answers the server's challenge when the target carries a password
 //! (or passes it to the client), relays the server's hello, then splices the two streams
 //! ([`pump`]) until either side leaves. The gateway pings both sides to notice dead peers.
+//! A session with the `reencode` option gets raw rgb from its server and video from the
+//! EncoderPool ([`reencode`]) in the server-to-client direction.
 //!
 //! Failures of one relay never touch another: each runs in its own task, owns its sockets, and
 //! reports its end to the SessionRegistry.
@@ -9,6 +11,7 @@
 pub mod connect;
 pub mod hello;
 pub mod pump;
+pub mod reencode;
 pub mod transport;
 pub mod zerocopy;
 
@@ -17,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
+use futures::future::Either;
 use rand::RngCore;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -26,6 +30,7 @@ use xgate_messages::{
 use xgate_protocol::{PacketWriter, Value};
 
 use crate::conn::{writer_for_hello, ConnError, PacketConn};
+use crate::encoder::EncoderPool;
 use crate::gateway::GatewayIdentity;
 use crate::pipeline::Authenticated;
 use crate::registry::SessionRegistry;
@@ -53,6 +58,10 @@ pub struct RelaySettings {
     /// How `ssl://` and `wss://` targets are verified (`ssl-server-verify-mode`,
     /// `ssl-server-ca-certs`).
     pub target_tls: transport::TargetTls,
+    /// The EncoderPool, for sessions with the `reencode` option (`None`: they relay unchanged).
+    pub encoder: Option<Addr<EncoderPool>>,
+    /// The global `reencode` option: the default of sessions whose options do not say.
+    pub reencode: xgate_config::ReencodeMode,
 }
 
 /// The ProxyRelay actor.
@@ -250,7 +259,15 @@ async fn run(
         .unwrap_or(0);
     let mut server_conn = PacketConn::new(server_stream, settings.max_packet_size, server_writer);
     let proxy_caps = settings.identity.proxy_caps();
-    let server_hello = hello::for_server(&client_hello, &proxy_caps, &target.options);
+    let video = reencode_decision(id, &target.options, &client_hello, settings).await;
+    let for_server = |caps: &Value| {
+        let h = hello::for_server(caps, &proxy_caps, &target.options);
+        match video {
+            Some(_) => reencode::hello::rgb_only_for_server(&h),
+            None => h,
+        }
+    };
+    let server_hello = for_server(&client_hello);
     if let Err(e) = server_conn.send(&server_hello).await {
         client_conn
             .disconnect("connection error", &[&format!("server: {e}")])
@@ -277,7 +294,11 @@ async fn run(
                 let caps = packet.get(1).cloned().unwrap_or(Value::Dict(Vec::new()));
                 // Send to the server as it asks; to the client as the client asked.
                 server_conn.writer = writer_for_hello(&caps, encoder, server_conn.writer.level);
-                let reply = hello::for_client(&caps, &proxy_caps);
+                let mut reply = hello::for_client(&caps, &proxy_caps);
+                if let Some(plan) = video {
+                    reply =
+                        reencode::hello::for_client(&reply, &client_hello, plan.codec.xpra_name());
+                }
                 if client_conn.send(&reply).await.is_err() {
                     return "client exit".into();
                 }
@@ -314,7 +335,7 @@ async fn run(
                     match client_conn.read_timeout(Duration::from_secs(120)).await {
                         Ok((p, _, _)) if p.type_name() == Some("hello") => {
                             let caps = p.get(1).cloned().unwrap_or(Value::Dict(Vec::new()));
-                            let mut h = hello::for_server(&caps, &proxy_caps, &target.options);
+                            let mut h = for_server(&caps);
                             if let (Some(resp), Some(salt)) = (
                                 caps.get("challenge_response").and_then(Value::as_bytes),
                                 caps.get("challenge_client_salt").and_then(Value::as_bytes),
@@ -354,16 +375,54 @@ async fn run(
             }
         }
     }
-    splice(
+    let reason = splice(
         id,
         client_conn,
         server_conn,
         settings,
         stop_rx,
         counters,
-        permit,
+        video,
     )
-    .await
+    .await;
+    // The connection counts against the limits until its relay has ended.
+    drop(permit);
+    reason
+}
+
+/// Whether this session's server-to-client pictures are re-encoded, and with which codec and
+/// largest size; logs why not when the session asked for it.
+async fn reencode_decision(
+    id: xgate_messages::ConnectionId,
+    options: &std::collections::BTreeMap<String, String>,
+    client_hello: &Value,
+    settings: &RelaySettings,
+) -> Option<reencode::Plan> {
+    let request = match reencode::Request::from_options(options, settings.reencode) {
+        Ok(reencode::Request::Off) => return None,
+        Ok(r) => r,
+        Err(e) => {
+            warn!(target: "xgate::encoder::relay", %id, "session option ignored: {e}");
+            return None;
+        }
+    };
+    let info = match &settings.encoder {
+        Some(pool) => pool.send(xgate_messages::encode::GetEncoderInfo).await.ok(),
+        None => None,
+    };
+    match reencode::decide(request, client_hello, info.as_ref()) {
+        reencode::Decision::Reencode(plan) => {
+            let codec = plan.codec.xpra_name();
+            info!(target: "xgate::encoder::relay", %id, codec, refresh = ?plan.refresh_delay,
+                "re-encoding this session: the server sends raw rgb, the client gets {codec}");
+            Some(plan)
+        }
+        reencode::Decision::Unavailable(why) => {
+            info!(target: "xgate::encoder::relay", %id, "re-encoding asked for but not done, relaying unchanged: {why}");
+            None
+        }
+        reencode::Decision::Off => None,
+    }
 }
 
 /// Computes the gateway's own response to a server's challenge, with the target's password.
@@ -400,7 +459,7 @@ async fn splice(
     settings: &RelaySettings,
     mut stop_rx: mpsc::Receiver<String>,
     counters: &Counters,
-    permit: crate::listener::ConnectionPermit,
+    video: Option<reencode::Plan>,
 ) -> String {
     // The handshakes count too: what the client sent (its hellos) and received before the splice.
     counters
@@ -422,20 +481,29 @@ async fn splice(
         max_size: settings.max_packet_size,
         writer,
     };
-    let upstream_watch = watch(&counters.from_client, server_writer);
-    let downstream_watch = watch(&counters.to_client, client_writer);
-    // Two plain sockets: large payloads are spliced. Otherwise each stream is split in halves.
-    let (upstream, downstream) = match (
-        SharedSocket::recover(client_stream, client_buf),
-        SharedSocket::recover(server_stream, server_buf),
-    ) {
+    let up_watch = watch(&counters.from_client, server_writer);
+    let down_watch = watch(&counters.to_client, client_writer);
+    let plan = video.zip(settings.encoder.clone());
+    // Two plain sockets and no re-encoding: large payloads are spliced.
+    let (client, server) = if plan.is_none() {
+        (
+            SharedSocket::recover(client_stream, client_buf),
+            SharedSocket::recover(server_stream, server_buf),
+        )
+    } else {
+        (
+            Err((client_stream, client_buf)),
+            Err((server_stream, server_buf)),
+        )
+    };
+    let (upstream, downstream) = match (client, server) {
         (Ok((client, client_buf)), Ok((server, server_buf))) => {
             debug!(target: "xgate::proxy", %id, "both sides are plain sockets: splicing");
             let up = pump::pump(
                 Side::Plain(client.clone()),
                 Side::Plain(server.clone()),
                 client_buf,
-                upstream_watch,
+                up_watch,
                 to_server_rx,
                 Some(ZeroCopy::new(client.clone(), server.clone())),
             );
@@ -443,11 +511,11 @@ async fn splice(
                 Side::Plain(server.clone()),
                 Side::Plain(client.clone()),
                 server_buf,
-                downstream_watch,
+                down_watch,
                 to_client_rx,
                 Some(ZeroCopy::new(server, client)),
             );
-            (up, down)
+            (Either::Left(up), Either::Left(down))
         }
         (client, server) => {
             let (client_stream, client_buf) =
@@ -456,23 +524,59 @@ async fn splice(
                 server.map_or_else(|b| b, |(s, b)| (Box::new(s) as BoxedStream, b));
             let (client_r, client_w) = tokio::io::split(client_stream);
             let (server_r, server_w) = tokio::io::split(server_stream);
-            let up = pump::pump(
-                Side::Read(client_r),
-                Side::Write(server_w),
-                client_buf,
-                upstream_watch,
-                to_server_rx,
-                None,
-            );
-            let down = pump::pump(
-                Side::Read(server_r),
-                Side::Write(client_w),
-                server_buf,
-                downstream_watch,
-                to_client_rx,
-                None,
-            );
-            (up, down)
+            let (client_r, client_w) = (Side::Read(client_r), Side::Write(client_w));
+            let (server_r, server_w) = (Side::Read(server_r), Side::Write(server_w));
+            match plan {
+                // A re-encoded session gets packet-aware directions both ways.
+                Some((plan, pool)) => {
+                    let (errors_tx, errors_rx) = mpsc::channel(16);
+                    let up = reencode::pump_upstream(
+                        client_r,
+                        server_w,
+                        client_buf,
+                        up_watch,
+                        to_server_rx,
+                        errors_tx,
+                    );
+                    let down = reencode::pump(
+                        server_r,
+                        client_w,
+                        server_buf,
+                        down_watch,
+                        to_client_rx,
+                        reencode::Downstream {
+                            connection: id.0,
+                            codec: plan.codec,
+                            max_size: plan.max_size,
+                            encode: pool.clone().recipient(),
+                            drop_streams: pool.recipient(),
+                            client_writer,
+                            to_server: to_server_tx.clone(),
+                            refresh_delay: plan.refresh_delay,
+                            decode_errors: Some(errors_rx),
+                        },
+                    );
+                    (Either::Right(up), Either::Right(down))
+                }
+                None => (
+                    Either::Left(pump::pump(
+                        client_r,
+                        server_w,
+                        client_buf,
+                        up_watch,
+                        to_server_rx,
+                        None,
+                    )),
+                    Either::Left(pump::pump(
+                        server_r,
+                        client_w,
+                        server_buf,
+                        down_watch,
+                        to_client_rx,
+                        None,
+                    )),
+                ),
+            }
         }
     };
     tokio::pin!(upstream);
@@ -545,7 +649,6 @@ async fn splice(
             }
         }
     };
-    drop(permit);
     info!(target: "xgate::proxy", %id, "relay ended: {reason}");
     reason
 }

@@ -443,9 +443,10 @@ impl Attach {
         Attach::start_with(version, url, dir, &[], None)
     }
 
-    /// Like [`Attach::start`], with `extra` options after the usual ones (`--ssl-ca-certs=...`), and run as `user`
-    /// (with its home and runtime directory) instead of root when one is given: a unix-socket
-    /// client whose uid the gateway checks (`peercred`).
+    /// Like [`Attach::start`], with `extra` options after the usual ones (`--ssl-ca-certs=...`,
+    /// debug categories, encodings), and run as `user` (with its home and runtime directory)
+    /// instead of root when one is given: a unix-socket client whose uid the gateway checks
+    /// (`peercred`).
     pub fn start_with(
         version: Version,
         url: &str,
@@ -488,6 +489,11 @@ impl Attach {
             process,
             _xvfb: xvfb,
         }
+    }
+
+    /// The client's X display (`:M`), for screenshots of what it shows.
+    pub fn display(&self) -> String {
+        self._xvfb.name()
     }
 
     /// Whether the client still runs.

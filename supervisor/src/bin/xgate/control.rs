@@ -30,6 +30,7 @@ use xgate_actors::control::terminate::Terminate;
 use xgate_actors::control::{
     http::MetricsHttp, ControlError, ControlHooks, ControlSocket, ErrorKind,
 };
+use xgate_actors::encoder::EncoderPool;
 use xgate_actors::gateway::GatewayIdentity;
 use xgate_actors::listener::{BoundSocket, ConnectionIds, ConnectionLimits, Listener};
 use xgate_actors::plugin::{
@@ -37,6 +38,7 @@ use xgate_actors::plugin::{
 };
 use xgate_actors::registry::{EventHub, RegistryConfig, SessionRegistry, UpdateRegistryConfig};
 use xgate_actors::upgrade::TransportUpgrade;
+use xgate_messages::encode::{EncoderInfo, GetEncoderInfo};
 use xgate_messages::plugin::PluginConfig;
 use xgate_messages::supervision::{SupervisionEvent, TreeSnapshot};
 use xgate_messages::ListenerInfo;
@@ -98,6 +100,8 @@ pub(crate) struct Live {
     pub(crate) authenticator: RefCell<Option<Addr<Authenticator>>>,
     /// The current upgrade stage (for listeners added later).
     pub(crate) upgrade: RefCell<Option<Addr<TransportUpgrade>>>,
+    /// The EncoderPool, once started (for `info` and the metrics).
+    pub(crate) encoder: RefCell<Option<Addr<EncoderPool>>>,
     /// Workers `kill` can reach, by path (`root/listeners/NAME`).
     killables: RefCell<HashMap<String, Killable>>,
     /// Every listener's name and address, for `info` and to tell new listeners from old ones.
@@ -138,6 +142,7 @@ impl Live {
             registry: RefCell::new(None),
             authenticator: RefCell::new(None),
             upgrade: RefCell::new(None),
+            encoder: RefCell::new(None),
             killables: RefCell::new(HashMap::new()),
             listeners: RefCell::new(Vec::new()),
             added: RefCell::new(None),
@@ -266,6 +271,11 @@ impl ControlHooks for Hooks {
 
     fn log_level(&self, filter: Option<String>) -> Result<String, String> {
         (self.0.log)(filter.as_deref())
+    }
+
+    fn encoder(&self) -> LocalBoxFuture<'static, Option<EncoderInfo>> {
+        let pool = self.0.encoder.borrow().clone();
+        Box::pin(async move { pool?.send(GetEncoderInfo).await.ok() })
     }
 
     fn kill(&self, path: &str, reason: &str) -> Result<(), ControlError> {

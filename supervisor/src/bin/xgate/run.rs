@@ -123,6 +123,11 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             .map(|n| n.get())
             .unwrap_or(1);
         let arbiters: Vec<actix::Arbiter> = (0..cores).map(|_| actix::Arbiter::new()).collect();
+        // The EncoderPool probes its encoders once (and logs which one each codec uses); relays
+        // of sessions with the `reencode` option send it their frames.
+        let encoder = actix::Actor::start(xgate_actors::encoder::EncoderPool::new(
+            xgate_actors::encoder::EncoderSettings::from_config(&cfg),
+        ));
         let relay = Arc::new(RelaySettings {
             connect_timeout: cfg.connect_timeout,
             connect_retry: cfg.connect_retry,
@@ -132,6 +137,8 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
             identity,
             arbiters: arbiters.iter().map(actix::Arbiter::handle).collect(),
             target_tls,
+            encoder: Some(encoder.clone()),
+            reencode: cfg.reencode,
         });
         let (stop_tx, mut stop_rx) = tokio::sync::mpsc::unbounded_channel();
         let root = tree::build(tree::TreeParts {
@@ -146,6 +153,7 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
         })
         .start_root();
         live.root.replace(root.addr().cloned());
+        live.encoder.replace(Some(encoder));
         let signals = xgate_supervisor::ShutdownSignals::install().map_err(|e| e.to_string())?;
         let reason = tokio::select! {
             reason = xgate_supervisor::shutdown_on_signals(root, signals, SHUTDOWN_GRACE) => reason,
