@@ -37,7 +37,7 @@ pub struct Shared {
 
 /// How a handshake ended without a relay.
 #[derive(Debug)]
-enum Refusal {
+pub(super) enum Refusal {
     /// Send `disconnect` with this reason and extras, after `delay` times the failure delay.
     Disconnect {
         reason: String,
@@ -48,7 +48,7 @@ enum Refusal {
     Done,
 }
 
-fn refuse(reason: &str, extra: impl Into<String>) -> Refusal {
+pub(super) fn refuse(reason: &str, extra: impl Into<String>) -> Refusal {
     Refusal::Disconnect {
         reason: reason.into(),
         extra: vec![extra.into()],
@@ -62,6 +62,7 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
         info,
         stream,
         permit,
+        ssh_user,
     } = upgraded;
     let peer_key = info.peer.limit_key();
     let banned = lock(&shared.by_address).banned_for(&peer_key, Instant::now());
@@ -105,9 +106,14 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
     conn.writer = writer_for_hello(&hello, encoder, settings.compression_level);
 
     let delay = settings.failure_delay;
-    match authenticate(&shared, &settings, &info, &mut conn, hello, deadline).await {
+    let ssh_user = ssh_user.as_deref();
+    match authenticate(
+        &shared, &settings, &info, &mut conn, hello, deadline, ssh_user,
+    )
+    .await
+    {
         Ok((hello, grant)) => {
-            let requested = requested_display(&hello, info.request_path.as_deref());
+            let requested = requested_display(&hello, &info);
             let sessions = shared
                 .registry
                 .send(LookupSessions {
@@ -226,8 +232,13 @@ fn client_major(hello: &Value) -> u32 {
 }
 
 /// The display a client asked for (see [`registry::requested_display`]); 6.5.5 GUI clients send
-/// `display` as a dict of display caps, so only a string counts.
-fn requested_display(hello: &Value, request_path: Option<&str>) -> Option<String> {
+/// `display` as a dict of display caps, so only a string counts. Over SSH, `request_path` is
+/// the display of the `xpra _proxy DISPLAY` command, which is what the client's URL named.
+fn requested_display(hello: &Value, info: &xgate_messages::ConnectionInfo) -> Option<String> {
+    let request_path = info.request_path.as_deref();
+    if info.transport == xgate_messages::TransportKind::Ssh && request_path.is_some() {
+        return registry::requested_display(None, None, request_path);
+    }
     registry::requested_display(
         hello.get("display").and_then(Value::as_str),
         hello
@@ -238,8 +249,8 @@ fn requested_display(hello: &Value, request_path: Option<&str>) -> Option<String
     )
 }
 
-/// Runs the auth chain and answers one-shot requests. On success returns the client's last hello
-/// and what the backends granted.
+/// Runs the auth chain (skipped for `ssh_user`, whom SSH authenticated) and answers one-shot
+/// requests. On success returns the client's last hello and what the backends granted.
 async fn authenticate(
     shared: &Arc<Shared>,
     settings: &AuthSettings,
@@ -247,6 +258,7 @@ async fn authenticate(
     conn: &mut PacketConn,
     mut hello: Value,
     deadline: Instant,
+    ssh_user: Option<&str>,
 ) -> Result<(Value, Grant), Refusal> {
     let encoder = conn.writer.encoder;
     let request = request_of(&hello);
@@ -278,123 +290,128 @@ async fn authenticate(
     let wants_challenge = hello.lookup("challenge").and_then(Value::as_bool) == Some(true);
     let ctx = CheckContext {
         username: client_username.clone(),
-        display: requested_display(&hello, info.request_path.as_deref()),
+        display: requested_display(&hello, info),
         peer: info.peer.clone(),
         transport: info.transport.to_string(),
         prompt: "password".into(),
     };
     let mut grant: Option<Grant> = None;
-    // The user the checking modules accepted, whose sessions `role=sessions` modules look up.
-    let mut accepted_user: Option<String> = None;
     let mut challenged = false;
-    for backend in chain.iter() {
-        if backend.role() == Role::Sessions {
-            continue;
-        }
-        let username = if backend.uses_client_username() {
-            client_username.clone()
-        } else {
-            crate::users::own_name()
-        };
-        if matches!(backend, Backend::Fail) {
-            return Err(failed(shared, info, Some(&client_username), "fail module").await);
-        }
-        if backend.decides() {
-            let b = backend.clone();
-            let c = ctx.clone();
-            let allowed = tokio::task::spawn_blocking(move || b.decide(&c))
-                .await
-                .map_err(|_| refuse("server error", "auth backend failed"))?
-                .map_err(|e| {
-                    warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
-                    refuse("authentication error", "auth backend failed")
-                })?;
-            if !allowed {
-                return Err(failed(
-                    shared,
-                    info,
-                    Some(&client_username),
-                    &format!("{} refused the client", backend.name()),
-                )
-                .await);
+    if let Some(user) = ssh_user {
+        // SSH authenticated the user: no challenge, only the user's sessions.
+        grant = Some(super::ssh::grant_for_verified(settings, info, user).await?);
+    } else {
+        // The user the checking modules accepted, whose sessions `role=sessions` modules look up.
+        let mut accepted_user: Option<String> = None;
+        for backend in chain.iter() {
+            if backend.role() == Role::Sessions {
+                continue;
             }
-        }
-        let mut matched: Option<Vec<u8>> = None;
-        if backend.needs_challenge() {
-            let banned = lock(&shared.by_user).banned_for(&client_username, Instant::now());
-            if let Some(left) = banned {
-                debug!(target: "xgate::auth", user = %username, "user refused for {}s", left.as_secs());
-                return Err(failed(
-                    shared,
-                    info,
-                    Some(&client_username),
-                    "too many failures for this user",
-                )
-                .await);
-            }
-            let challenge = Challenge::for_hello(&hello)
-                .map_err(|e| refuse("authentication error", e.to_string()))?;
-            let prompt = format!("password for user '{username}'");
-            send(conn, &challenge.packet(encoder, &prompt)).await?;
-            challenged = true;
-            let (reply_hello, _, _) = read_hello(
-                conn,
-                deadline.max(Instant::now() + settings.challenge_timeout),
-            )
-            .await
-            .map_err(|e| {
-                if matches!(e, ConnError::Timeout) {
-                    refuse("login timeout", "no challenge response")
-                } else {
-                    Refusal::Done
-                }
-            })?;
-            hello = reply_hello;
-            let b = backend.clone();
-            let user = username.clone();
-            let passwords = tokio::task::spawn_blocking(move || b.passwords(&user))
-                .await
-                .map_err(|_| refuse("server error", "auth backend failed"))?
-                .map_err(|e| {
-                    warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
-                    refuse("authentication error", "auth backend failed")
-                })?;
-            let verdict = {
-                let mut ledger = lock(&shared.ledger);
-                challenge.verify_matched(&hello, passwords.as_deref(), &mut ledger)
+            let username = if backend.uses_client_username() {
+                client_username.clone()
+            } else {
+                crate::users::own_name()
             };
-            if let Ok(Some(i)) = verdict {
-                matched = passwords.as_ref().and_then(|p| p.get(i)).cloned();
+            if matches!(backend, Backend::Fail) {
+                return Err(failed(shared, info, Some(&client_username), "fail module").await);
             }
-            if let Err(e) = verdict {
-                // Counted against the name the client claims: for modules that ignore it (`password`,
-                // `file`...) the gateway's own name would make one attacker lock out everyone.
-                let _ = lock(&shared.by_user).record(&client_username, Instant::now());
-                return Err(failed(
-                    shared,
-                    info,
-                    Some(&username),
-                    &format!("{}: {e}", backend.name()),
+            if backend.decides() {
+                let b = backend.clone();
+                let c = ctx.clone();
+                let allowed = tokio::task::spawn_blocking(move || b.decide(&c))
+                    .await
+                    .map_err(|_| refuse("server error", "auth backend failed"))?
+                    .map_err(|e| {
+                        warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
+                        refuse("authentication error", "auth backend failed")
+                    })?;
+                if !allowed {
+                    return Err(failed(
+                        shared,
+                        info,
+                        Some(&client_username),
+                        &format!("{} refused the client", backend.name()),
+                    )
+                    .await);
+                }
+            }
+            let mut matched: Option<Vec<u8>> = None;
+            if backend.needs_challenge() {
+                let banned = lock(&shared.by_user).banned_for(&client_username, Instant::now());
+                if let Some(left) = banned {
+                    debug!(target: "xgate::auth", user = %username, "user refused for {}s", left.as_secs());
+                    return Err(failed(
+                        shared,
+                        info,
+                        Some(&client_username),
+                        "too many failures for this user",
+                    )
+                    .await);
+                }
+                let challenge = Challenge::for_hello(&hello)
+                    .map_err(|e| refuse("authentication error", e.to_string()))?;
+                let prompt = format!("password for user '{username}'");
+                send(conn, &challenge.packet(encoder, &prompt)).await?;
+                challenged = true;
+                let (reply_hello, _, _) = read_hello(
+                    conn,
+                    deadline.max(Instant::now() + settings.challenge_timeout),
                 )
-                .await);
+                .await
+                .map_err(|e| {
+                    if matches!(e, ConnError::Timeout) {
+                        refuse("login timeout", "no challenge response")
+                    } else {
+                        Refusal::Done
+                    }
+                })?;
+                hello = reply_hello;
+                let b = backend.clone();
+                let user = username.clone();
+                let passwords = tokio::task::spawn_blocking(move || b.passwords(&user))
+                    .await
+                    .map_err(|_| refuse("server error", "auth backend failed"))?
+                    .map_err(|e| {
+                        warn!(target: "xgate::auth", "{} backend: {e}", backend.name());
+                        refuse("authentication error", "auth backend failed")
+                    })?;
+                let verdict = {
+                    let mut ledger = lock(&shared.ledger);
+                    challenge.verify_matched(&hello, passwords.as_deref(), &mut ledger)
+                };
+                if let Ok(Some(i)) = verdict {
+                    matched = passwords.as_ref().and_then(|p| p.get(i)).cloned();
+                }
+                if let Err(e) = verdict {
+                    // Counted against the name the client claims: for modules that ignore it (`password`,
+                    // `file`...) the gateway's own name would make one attacker lock out everyone.
+                    let _ = lock(&shared.by_user).record(&client_username, Instant::now());
+                    return Err(failed(
+                        shared,
+                        info,
+                        Some(&username),
+                        &format!("{}: {e}", backend.name()),
+                    )
+                    .await);
+                }
             }
+            if backend.supplies_sessions() {
+                let g = grant_of(backend, username.clone(), matched, &ctx).await?;
+                accepted_user.get_or_insert_with(|| g.user.username.clone());
+                grant.get_or_insert(g);
+            }
+            accepted_user.get_or_insert(username);
         }
-        if backend.supplies_sessions() {
-            let g = grant_of(backend, username.clone(), matched, &ctx).await?;
-            accepted_user.get_or_insert_with(|| g.user.username.clone());
-            grant.get_or_insert(g);
+        // The session list from another source than the password check (`role=sessions`): the
+        // sessions of the accepted user (the gateway's own when no module checked anyone).
+        if let Some(backend) = chain.iter().find(|b| b.role() == Role::Sessions) {
+            let user = accepted_user.unwrap_or_else(crate::users::own_name);
+            grant = Some(grant_of(backend, user, None, &ctx).await?);
         }
-        accepted_user.get_or_insert(username);
-    }
-    // The session list from another source than the password check (`role=sessions`): the
-    // sessions of the accepted user (the gateway's own when no module checked anyone).
-    if let Some(backend) = chain.iter().find(|b| b.role() == Role::Sessions) {
-        let user = accepted_user.unwrap_or_else(crate::users::own_name);
-        grant = Some(grant_of(backend, user, None, &ctx).await?);
-    }
-    if chain.is_empty() {
-        // xpra's proxy needs an auth module; without one it has no sessions to offer.
-        return Err(refuse("session not found error", "no sessions found"));
+        if chain.is_empty() {
+            // xpra's proxy needs an auth module; without one it has no sessions to offer.
+            return Err(refuse("session not found error", "no sessions found"));
+        }
     }
     if wants_challenge && !challenged {
         // The client has a password and waits for a challenge: send a fake one and take whatever
@@ -481,7 +498,7 @@ async fn authenticate(
 }
 
 /// A backend's grant for `username`, from the blocking pool.
-async fn grant_of(
+pub(super) async fn grant_of(
     backend: &Backend,
     username: String,
     matched: Option<Vec<u8>>,
@@ -535,7 +552,7 @@ async fn reply<T>(conn: &mut PacketConn, caps: Value) -> Result<T, Refusal> {
     Err(Refusal::Done)
 }
 
-async fn failed(
+pub(super) async fn failed(
     shared: &Shared,
     info: &xgate_messages::ConnectionInfo,
     username: Option<&str>,
@@ -563,6 +580,6 @@ async fn failed(
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

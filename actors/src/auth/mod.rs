@@ -14,6 +14,7 @@ pub mod handshake;
 pub mod hook;
 pub mod peercred;
 pub mod sql;
+pub mod ssh;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -83,9 +84,11 @@ impl AuthSettings {
             chains.insert(transport, build(cfg.auth_for(kind))?);
         }
         let mut listener_chains = HashMap::new();
-        for b in &cfg.bind_tcp {
-            if !b.auth.is_empty() {
-                listener_chains.insert(format!("tcp:{b}"), build(&b.auth)?);
+        for (prefix, binds) in [("tcp", &cfg.bind_tcp), ("ssh", &cfg.bind_ssh)] {
+            for b in binds {
+                if !b.auth.is_empty() {
+                    listener_chains.insert(format!("{prefix}:{b}"), build(&b.auth)?);
+                }
             }
         }
         for b in &cfg.bind {

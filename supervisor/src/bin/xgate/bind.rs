@@ -15,7 +15,7 @@ pub(crate) struct Bound {
     pub(crate) socket: BoundSocket,
 }
 
-/// Binds every `bind-tcp`, `bind-ssl`, `bind-ws`, `bind-wss` and `bind` (unix) listener, in that
+/// Binds every `bind-tcp`, `bind-ssl`, `bind-ws`, `bind-wss`, `bind-ssh` and `bind` (unix) listener, in that
 /// order (the first is the one whose address is printed first).
 pub(crate) fn bind_all(cfg: &Config) -> Result<Vec<Bound>, String> {
     let mut out = Vec::new();
@@ -24,6 +24,7 @@ pub(crate) fn bind_all(cfg: &Config) -> Result<Vec<Bound>, String> {
         ("bind-ssl", "ssl", TransportKind::Ssl, &cfg.bind_ssl),
         ("bind-ws", "ws", TransportKind::Ws, &cfg.bind_ws),
         ("bind-wss", "wss", TransportKind::Wss, &cfg.bind_wss),
+        ("bind-ssh", "ssh", TransportKind::Ssh, &cfg.bind_ssh),
     ];
     for (option, prefix, kind, specs) in tcp_like {
         for spec in specs {

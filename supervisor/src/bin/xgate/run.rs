@@ -78,8 +78,10 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
                     Some(p) => format!("{user}:{p}@"),
                     None => String::new(),
                 };
+                // ssl://, ws://, ssh://... as the listener speaks (a `tcp` one sniffs them all).
                 println!(
-                    "xgate: attach with: xpra attach tcp://{cred}{host}:{}/",
+                    "xgate: attach with: xpra attach {}://{cred}{host}:{}/",
+                    b.info.kind.xpra_name(),
                     addr.port()
                 );
             }
