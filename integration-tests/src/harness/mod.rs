@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod fake;
 pub mod gateway;
 pub mod proc;
+pub mod ssh;
 pub mod user;
 pub mod xpra;
 

@@ -431,6 +431,17 @@ pub struct Attach {
 impl Attach {
     /// Starts an Xvfb and `xpra attach URL` on it.
     pub fn start(version: Version, url: &str, dir: &Path) -> Attach {
+        Attach::start_with(version, url, dir, &[], &[])
+    }
+
+    /// [`Attach::start`] with extra client options (`--ssh=...`) and environment variables.
+    pub fn start_with(
+        version: Version,
+        url: &str,
+        dir: &Path,
+        extra_args: &[String],
+        env: &[(&str, &str)],
+    ) -> Attach {
         let xvfb = Xvfb::start(dir);
         let home = client_home(dir);
         let mut c = version.client(&home);
@@ -452,6 +463,10 @@ impl Attach {
         if version == Version::V6 {
             c.arg("--splash=no");
         }
+        c.args(extra_args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
         let log = dir.join(format!("attach-{}.log", xvfb.display.number));
         let process = Guarded::spawn(&format!("xpra {} attach", version.name()), &mut c, &log);
         Attach {
@@ -469,6 +484,24 @@ impl Attach {
     /// Its output so far.
     pub fn log(&self) -> String {
         self.process.log()
+    }
+
+    /// Waits (up to `timeout`) for the client to log that it attached to a server (`Attached
+    /// to ...`, printed once the session's own hello came back); panics with its log otherwise.
+    pub fn wait_attached(&mut self, timeout: Duration) {
+        let ok = wait_until(timeout, || {
+            if self.log().contains("Attached to") {
+                return Some(true);
+            }
+            (!self.running()).then_some(false)
+        });
+        assert_eq!(
+            ok,
+            Some(true),
+            "xpra {} attach did not attach within {timeout:?}\n{}",
+            self.version.name(),
+            self.process.log_tail()
+        );
     }
 
     /// Panics with its log unless it is still running.
