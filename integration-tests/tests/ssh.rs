@@ -2,7 +2,8 @@
 //! 6.5.5 clients, each with its paramiko backend and with the OpenSSH backend (`--ssh=ssh ...`),
 //! by key and by password, on a `bind-ssh` listener and on the shared port (sniffed on `SSH-`);
 //! and what is refused: wrong keys and passwords, shells, other commands, `_proxy_start`, and a
-//! client opening 1,000 channels, none of which disturbs an attached client.
+//! client opening 1,000 channels, none of which disturbs an attached client. Also `ssh://`
+//! targets: the gateway as an SSH client of a real OpenSSH server, with host key checking.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use common::{World, PASSWORD, USER};
 use xgate_integration_tests::harness::ssh::{
-    client_options, fingerprint_of, keygen, public_key_of, ssh_command, write_known_hosts,
+    client_options, fingerprint_of, keygen, public_key_of, ssh_command, write_known_hosts, Sshd,
 };
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{
@@ -317,5 +318,74 @@ fn ssh_bad_input_is_refused_and_an_attached_client_carries_on() {
         out.success(),
         "xpra info over SSH after the bad input: {out}\n{}",
         sw.w.gateway.process.log_tail()
+    );
+}
+
+/// An `ssh://` target behind the gateway: a real OpenSSH server (started here, on loopback) in
+/// front of a real session, reached by a plain `tcp://` client. While the server's host key is
+/// not in the gateway's known_hosts the relay is refused with a clear reason; once it is, the
+/// client attaches and the session shows its pixels.
+#[test]
+fn ssh_target_behind_the_gateway_checks_the_host_key() {
+    let sshd_dir = TestDir::new("sshd");
+    let gw_key = sshd_dir.join("gateway_key");
+    let gw_public = keygen(&gw_key, "ed25519");
+    // The gateway drops to the test user: its key must be that user's and private.
+    let user = xgate_integration_tests::harness::TestUser::get();
+    std::os::unix::fs::chown(&gw_key, Some(user.uid), Some(user.gid)).expect("chown the key");
+    let sshd = Sshd::start(
+        sshd_dir.path(),
+        &user.name,
+        std::fs::read_to_string(&gw_public)
+            .expect("read the gateway's public key")
+            .trim(),
+    );
+    let known_hosts = sshd_dir.write("gateway_known_hosts", "");
+    let target_user = user.name.clone();
+    let port = sshd.port;
+    let w = World::start(
+        Version::V3,
+        "ssh-target",
+        false,
+        move |s| {
+            vec![format!(
+                "ssh://{target_user}@127.0.0.1:{port}/{}",
+                s.number()
+            )]
+        },
+        &[
+            format!("--ssh-key={}", gw_key.display()),
+            format!("--ssh-known-hosts={}", known_hosts.display()),
+        ],
+    );
+    let url = w.url("");
+
+    // Unknown host key: the client is told why, nothing is relayed.
+    let mut refused = w.attach(&url);
+    let ended = refused.process.wait_exit(Duration::from_secs(60));
+    assert!(
+        ended.is_some_and(|s| !s.success()),
+        "the client was not refused: {ended:?}\n{}",
+        refused.process.log_tail()
+    );
+    assert!(
+        refused.log().contains("unknown host key"),
+        "the client was not told about the unknown host key\n{}\n{}",
+        refused.process.log_tail(),
+        w.gateway.process.log_tail()
+    );
+    drop(refused);
+
+    // Known host key: the relay reaches the session through sshd and `xpra _proxy`.
+    write_known_hosts(&known_hosts, &sshd.host_key, &[sshd.port]);
+    let mut client = w.attach(&url);
+    w.wait_for_pixels(&mut client, "ssh-target.png");
+    client.assert_running("attached through the ssh:// target");
+    assert!(
+        sshd.process
+            .log()
+            .contains(&format!("Accepted publickey for {}", user.name)),
+        "sshd did not log the gateway's login\n{}",
+        sshd.process.log_tail()
     );
 }

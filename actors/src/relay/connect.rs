@@ -1,4 +1,5 @@
-//! Connecting to an xpra server: unix sockets and `tcp://` targets, retrying while a server starts.
+//! Connecting to an xpra server: unix sockets and `tcp://` targets, retrying while a server starts,
+//! and `ssh://` targets through [`crate::ssh::client`].
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -78,7 +79,14 @@ pub async fn connect(
         TargetAddress::Ssl { .. } => return Err(ConnectError::Unsupported("ssl://")),
         TargetAddress::Ws { .. } => return Err(ConnectError::Unsupported("ws://")),
         TargetAddress::Wss { .. } => return Err(ConnectError::Unsupported("wss://")),
-        TargetAddress::Ssh { .. } => return Err(ConnectError::Unsupported("ssh://")),
+        TargetAddress::Ssh { .. } => {
+            return crate::ssh::client::connect(address, timeout)
+                .await
+                .map_err(|e| ConnectError::Failed {
+                    target: address.to_string(),
+                    source: io::Error::other(e),
+                })
+        }
     }
     let give_up = Instant::now() + retry_for;
     let mut pause = Duration::from_millis(100);

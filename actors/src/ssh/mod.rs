@@ -6,6 +6,7 @@
 //! stream that the Authenticator, the SessionRegistry and a ProxyRelay handle as for any other
 //! transport. Host keys and `authorized_keys` files are in [`keys`].
 
+pub mod client;
 pub mod exec;
 pub mod keys;
 pub mod server;

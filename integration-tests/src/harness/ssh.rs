@@ -141,3 +141,82 @@ pub fn ssh_command(
     }
     run_with_timeout(&mut c, Duration::from_secs(60))
 }
+
+/// Debian's OpenSSH server.
+pub const SSHD: &str = "/usr/sbin/sshd";
+
+/// A private OpenSSH server on 127.0.0.1 (`sshd -D -e -f CONFIG`, not a daemon), with its own
+/// host key and an `authorized_keys` file for the test user only; killed on drop.
+#[derive(Debug)]
+pub struct Sshd {
+    /// The port it listens on.
+    pub port: u16,
+    /// Its host key's public half (`TYPE BASE64`), for known_hosts files.
+    pub host_key: String,
+    /// The server process; its log holds sshd's own (`-e`).
+    pub process: super::proc::Guarded,
+}
+
+impl Sshd {
+    /// Starts sshd in `dir` letting `user` in with `authorized_key` (a public key line), and
+    /// waits (bounded) until it accepts connections.
+    pub fn start(dir: &Path, user: &str, authorized_key: &str) -> Sshd {
+        require(SSHD);
+        // Privilege separation needs its empty directory (systemd makes it on a booted host).
+        std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
+        let host_key = dir.join("sshd_host_ed25519_key");
+        keygen(&host_key, "ed25519");
+        let keys_dir = dir.join("sshd-authorized");
+        std::fs::create_dir_all(&keys_dir).expect("create the authorized keys dir");
+        std::fs::write(keys_dir.join(user), format!("{authorized_key}\n"))
+            .expect("write authorized_keys");
+        super::set_mode(&keys_dir.join(user), 0o644);
+        let port = super::alloc::free_port();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+                 AuthorizedKeysFile {}/%u\nStrictModes no\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nUsePAM no\nAllowUsers {user}\nPrintMotd no\n\
+                 LogLevel VERBOSE\n",
+                host_key.display(),
+                dir.join("sshd.pid").display(),
+                keys_dir.display()
+            ),
+        )
+        .expect("write sshd_config");
+        let mut process = super::proc::Guarded::spawn(
+            "sshd",
+            Command::new(SSHD)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&config),
+            &dir.join("sshd.log"),
+        );
+        let up = super::proc::wait_until(Duration::from_secs(15), || {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(true);
+            }
+            (!process.running()).then_some(false)
+        });
+        assert_eq!(
+            up,
+            Some(true),
+            "sshd did not start on port {port}\n{}",
+            process.log_tail()
+        );
+        Sshd {
+            port,
+            host_key: public_key_of(&host_key),
+            process,
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.process.stop(Duration::from_secs(3));
+    }
+}

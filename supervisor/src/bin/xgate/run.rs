@@ -42,6 +42,10 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
     let (upgrade, tls_notes) =
         UpgradeSettings::from_config(&cfg, owner).map_err(|e| e.to_string())?;
     let bound = bind::bind_all(&cfg)?;
+    // How relays log in to ssh:// targets.
+    xgate_actors::ssh::client::configure(xgate_actors::ssh::client::ClientSettings::from_config(
+        &cfg,
+    ));
     // The control socket and the metrics listener, bound as root too; plug-ins checked.
     let control_bind = control::bind_control(cfg.control_socket.as_deref(), owner);
     let metrics_bind = control::bind_metrics(cfg.bind_metrics)?;
