@@ -7,9 +7,11 @@
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{World, PASSWORD, USER};
 use xgate_integration_tests::harness::ssh::{
@@ -40,7 +42,7 @@ struct SshWorld {
 }
 
 impl SshWorld {
-    fn start(version: Version, name: &str) -> SshWorld {
+    fn start(version: Version, name: &str, extra_args: &[String]) -> SshWorld {
         let keys = TestDir::new(&format!("{name}-keys"));
         let key = keys.join("id_rsa");
         let public = keygen(&key, "rsa");
@@ -53,9 +55,13 @@ impl SshWorld {
             false,
             |s| vec![format!(":{}", s.number())],
             &[
-                format!("--bind-ssh=127.0.0.1:{ssh_port}"),
-                format!("--ssh-authorized-keys={}/%u.pub", keys.path().display()),
-            ],
+                vec![
+                    format!("--bind-ssh=127.0.0.1:{ssh_port}"),
+                    format!("--ssh-authorized-keys={}/%u.pub", keys.path().display()),
+                ],
+                extra_args.to_vec(),
+            ]
+            .concat(),
         );
         // The host key the gateway generated, and the fingerprint it printed for it.
         let host_key = w.dir.join("xgate-state/ssh_host_ed25519_key");
@@ -151,7 +157,7 @@ fn attach_and_kill(sw: &mut SshWorld, what: &str, url: &str, backend: &str) {
 /// session's pixels), paramiko by password on `bind-ssh`, OpenSSH by key on `bind-ssh`, OpenSSH
 /// by password (sshpass) on the shared port.
 fn attach_every_way(version: Version) {
-    let mut sw = SshWorld::start(version, "ssh-attach");
+    let mut sw = SshWorld::start(version, "ssh-attach", &[]);
     let shared = sw.w.gateway.port;
     let ssh_port = sw.ssh_port;
 
@@ -237,7 +243,7 @@ c.close()
 /// its session and the gateway carry on.
 #[test]
 fn ssh_bad_input_is_refused_and_an_attached_client_carries_on() {
-    let mut sw = SshWorld::start(Version::V3, "ssh-bad");
+    let mut sw = SshWorld::start(Version::V3, "ssh-bad", &["--login-timeout=5".to_string()]);
     let port = sw.ssh_port;
     let url = sw.url(port, false);
     let mut attached = sw.attach(&url, "--ssh=paramiko");
@@ -306,6 +312,23 @@ fn ssh_bad_input_is_refused_and_an_attached_client_carries_on() {
         "channel flood: {out}"
     );
     assert!(out.stdout.contains("after: status=0 out=xpra"), "{out}");
+
+    // A client that says hello and never logs in is closed at the login timeout.
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).expect("connect to bind-ssh");
+    silent
+        .write_all(b"SSH-2.0-silent\r\n")
+        .expect("send an SSH banner");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("set a read timeout");
+    let started = Instant::now();
+    let mut sink = Vec::new();
+    let read = silent.read_to_end(&mut sink);
+    assert!(
+        read.is_ok() && started.elapsed() < Duration::from_secs(25),
+        "a client that never logs in was not closed at the login timeout: {read:?} after {:?}",
+        started.elapsed()
+    );
 
     // The attached client, its session and the gateway carried on.
     attached.assert_running("after the bad input");

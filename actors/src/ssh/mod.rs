@@ -36,6 +36,8 @@ pub struct SshSettings {
     pub russh: Arc<RusshConfig>,
     /// `ssh-authorized-keys`: the template of a user's `authorized_keys` path.
     pub authorized_keys: String,
+    /// `login-timeout`: from the connection to a successful SSH login; then it is closed.
+    pub login_timeout: Duration,
 }
 
 impl SshSettings {
@@ -56,8 +58,8 @@ impl SshSettings {
             auth_rejection_time_initial: Some(Duration::ZERO),
             keys: host_keys,
             max_auth_attempts: 6,
-            // The whole connection is idle-bounded; an attached xpra client pings every few
-            // seconds, so only a dead or silent peer hits this.
+            // After the login, the connection is idle-bounded; an attached xpra client pings
+            // every few seconds, so only a dead or silent peer hits this.
             inactivity_timeout: Some(login_timeout.max(Duration::from_secs(60)) * 2),
             keepalive_interval: Some(Duration::from_secs(30)),
             keepalive_max: 3,
@@ -67,6 +69,7 @@ impl SshSettings {
         SshSettings {
             russh: Arc::new(russh),
             authorized_keys,
+            login_timeout,
         }
     }
 

@@ -14,7 +14,12 @@
 //! clients open one per connection, and a second one is refused.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use actix::Recipient;
 use bytes::Bytes;
@@ -23,7 +28,8 @@ use russh::server::{
     Auth, ChannelOpenHandle, Handler, Msg, PublicKeyOffer, Session, VerifiedPublicKey,
 };
 use russh::{Channel, ChannelId, ChannelOpenFailure, MethodKind, MethodSet};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::{debug, info, warn};
 use xgate_messages::{ConnectionInfo, TransportKind};
 
@@ -57,16 +63,20 @@ pub async fn serve<S>(
 {
     let id = info.id;
     let peer = info.peer.clone();
+    let logged_in = Arc::new(AtomicBool::new(false));
     let handler = SshConnection {
         settings: Arc::clone(&settings),
         peers,
         info,
         permit: Some(permit),
         user: None,
+        logged_in: Arc::clone(&logged_in),
         channels: HashMap::new(),
         opened: 0,
     };
     info!(target: "xgate::ssh", %id, %peer, "SSH connection");
+    let kill = CancellationToken::new();
+    let stream = Killable::new(stream, kill.clone());
     let session =
         match russh::server::run_stream(Arc::clone(&settings.russh), stream, handler).await {
             Ok(s) => s,
@@ -75,7 +85,24 @@ pub async fn serve<S>(
                 return;
             }
         };
-    match session.await {
+    let mut session = std::pin::pin!(session);
+    let ended = tokio::select! {
+        r = &mut session => Some(r),
+        () = tokio::time::sleep(settings.login_timeout) => None,
+    };
+    let ended = match ended {
+        Some(r) => r,
+        None => {
+            if !logged_in.load(Ordering::Relaxed) {
+                // russh handles no request of ours while a key exchange is stalled: cut the
+                // socket under it.
+                info!(target: "xgate::ssh", %id, %peer, "login timeout");
+                kill.cancel();
+            }
+            session.await
+        }
+    };
+    match ended {
         Ok(()) => debug!(target: "xgate::ssh", %id, "SSH connection closed"),
         // paramiko closes the socket without a disconnect message: the normal end.
         Err(russh::Error::IO(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -97,6 +124,8 @@ struct SshConnection {
     permit: Option<ConnectionPermit>,
     /// The user SSH authenticated, once it has.
     user: Option<String>,
+    /// Set at the login, for the login timeout in [`serve`].
+    logged_in: Arc<AtomicBool>,
     /// Session channels open and not yet handed on, by id; a channel leaves when the client
     /// closes it or when it becomes the xpra stream.
     channels: HashMap<ChannelId, Channel<Msg>>,
@@ -105,6 +134,12 @@ struct SshConnection {
 }
 
 impl SshConnection {
+    /// Records a successful login.
+    fn accepted(&mut self, user: &str) {
+        self.user = Some(user.to_string());
+        self.logged_in.store(true, Ordering::Relaxed);
+    }
+
     /// Ends a channel the way a finished command does: exit status, EOF, close.
     fn finish(&mut self, channel: ChannelId, status: u32, session: &mut Session) {
         let _ = session.exit_status_request(channel, status);
@@ -137,7 +172,7 @@ impl SshConnection {
         match verdict {
             Ok(Ok(())) => {
                 info!(target: "xgate::ssh", id = %self.info.id, user, method, "SSH login accepted");
-                self.user = Some(user.to_string());
+                self.accepted(user);
                 Auth::Accept
             }
             Ok(Err(e)) => {
@@ -244,7 +279,7 @@ impl Handler for SshConnection {
     ) -> Result<Auth, Self::Error> {
         if self.key_allowed(user, key.public_key).await {
             info!(target: "xgate::ssh", id = %self.info.id, user, key = %keys::fingerprint(key.public_key), "SSH login accepted (publickey)");
-            self.user = Some(user.to_string());
+            self.accepted(user);
             Ok(Auth::Accept)
         } else {
             info!(target: "xgate::ssh", id = %self.info.id, peer = %self.info.peer, user, "SSH key refused: not in the user's authorized_keys");
@@ -404,5 +439,66 @@ impl Handler for SshConnection {
         // 6.5.5 asks for agent forwarding on its data channel (want_reply 0); nothing here uses
         // an agent.
         Ok(false)
+    }
+}
+
+/// A stream that fails every read and write once its token is cancelled (the login timeout),
+/// which ends the russh session that owns it whatever state it is in.
+struct Killable<S> {
+    /// The connection.
+    inner: S,
+    /// Completes when the token is cancelled.
+    killed: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl<S> Killable<S> {
+    fn new(inner: S, token: CancellationToken) -> Self {
+        Killable {
+            inner,
+            killed: Box::pin(token.cancelled_owned()),
+        }
+    }
+
+    /// Whether the token was cancelled (registers the waker otherwise).
+    fn is_killed(&mut self, cx: &mut Context<'_>) -> bool {
+        self.killed.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn killed() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "login timeout")
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Killable<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.is_killed(cx) {
+            return Poll::Ready(Err(killed()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Killable<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.is_killed(cx) {
+            return Poll::Ready(Err(killed()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
