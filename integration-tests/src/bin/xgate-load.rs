@@ -68,6 +68,10 @@ struct ClientArgs {
     /// Seconds the handshake and each wait may take.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Instead of connecting to `--target`, run this command (split on blanks) and speak
+    /// through its stdin/stdout, e.g. `ssh -p 10022 alice@127.0.0.1 xpra _proxy 100`.
+    #[arg(long)]
+    via_command: Option<String>,
     #[command(flatten)]
     wire: WireArgs,
 }
@@ -82,6 +86,10 @@ impl ClientArgs {
             display: self.display.clone(),
             version: self.wire.xpra_version.clone(),
             timeout: Duration::from_secs(self.timeout),
+            via: self
+                .via_command
+                .as_ref()
+                .map(|c| c.split_whitespace().map(str::to_string).collect()),
         }
     }
 }

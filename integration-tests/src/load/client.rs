@@ -31,6 +31,9 @@ pub struct ClientConfig {
     pub version: String,
     /// How long the handshake may take.
     pub timeout: Duration,
+    /// A command whose stdin/stdout is the connection (`ssh -p PORT USER@HOST xpra _proxy
+    /// 100`), used instead of a TCP connection to `target`.
+    pub via: Option<Vec<String>>,
 }
 
 impl Default for ClientConfig {
@@ -43,6 +46,7 @@ impl Default for ClientConfig {
             display: None,
             version: "6.5".into(),
             timeout: Duration::from_secs(30),
+            via: None,
         }
     }
 }
@@ -199,11 +203,21 @@ impl Client {
     /// Returns the client and the time from `connect` to the server's hello.
     pub async fn connect(config: &ClientConfig) -> Result<(Client, Duration), LoadError> {
         let start = Instant::now();
-        let stream = tokio::time::timeout(config.timeout, TcpStream::connect(&config.target))
-            .await
-            .map_err(|_| LoadError::Timeout(format!("connecting to {}", config.target)))?
-            .map_err(|e| LoadError::io(format!("connecting to {}", config.target), e))?;
-        let mut conn = Conn::new(stream, config.wire);
+        let mut conn = match &config.via {
+            Some(command) => Conn::spawn(command, config.wire)?,
+            None => {
+                let stream =
+                    tokio::time::timeout(config.timeout, TcpStream::connect(&config.target))
+                        .await
+                        .map_err(|_| {
+                            LoadError::Timeout(format!("connecting to {}", config.target))
+                        })?
+                        .map_err(|e| {
+                            LoadError::io(format!("connecting to {}", config.target), e)
+                        })?;
+                Conn::new(stream, config.wire)
+            }
+        };
         let caps = hello_caps(config);
         conn.send(&Value::list([
             Value::from("hello"),

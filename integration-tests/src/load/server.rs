@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rand::RngCore;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use xgate_protocol::{digest, peek_packet_type, Flags, Frame, PacketType, Value};
@@ -197,6 +196,7 @@ async fn handle(stream: TcpStream, config: &ServerConfig, pixels: Bytes) -> Resu
         writer,
         mut packets,
         wire,
+        ..
     } = conn;
     let (tx, rx) = mpsc::unbounded_channel();
     let writing = tokio::spawn(write_loop(writer, rx, wire, pixels));
@@ -277,7 +277,7 @@ fn draw_frames(wire: Wire, pixels: &Bytes, seq: i64) -> Result<[Bytes; 3], LoadE
 }
 
 async fn write_loop(
-    mut writer: OwnedWriteHalf,
+    mut writer: impl AsyncWrite + Unpin,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     wire: Wire,
     pixels: Bytes,

@@ -1,11 +1,11 @@
-//! What a fake peer speaks (encoder, compressor) and a frame-level TCP connection.
+//! What a fake peer speaks (encoder, compressor) and a frame-level connection: TCP, or the
+//! stdin/stdout of a command (`ssh ... xpra _proxy 100`, for the SSH benchmarks).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 use xgate_protocol::{
@@ -133,12 +133,19 @@ pub fn parse_compressor(s: &str) -> Result<Compressor, String> {
         .ok_or_else(|| format!("unknown compressor {s:?} (lz4, zlib, brotli, none)"))
 }
 
+/// The read side of a connection (a TCP read half or a command's stdout).
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// The write side of a connection (a TCP write half or a command's stdin).
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// A connection read as frames and written as bytes.
 pub struct Conn {
     /// Frames from the peer.
-    pub reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    pub reader: FramedRead<Reader, FrameCodec>,
     /// Bytes to the peer.
-    pub writer: OwnedWriteHalf,
+    pub writer: Writer,
+    /// The command whose stdin/stdout is the connection, if any; killed with the connection.
+    _command: Option<tokio::process::Child>,
     /// Decodes whole packets (used for the handshake and small packets only).
     pub packets: PacketReader,
     /// How this side encodes.
@@ -150,9 +157,43 @@ impl Conn {
     pub fn new(stream: TcpStream, wire: Wire) -> Conn {
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
+        Conn::from_halves(Box::new(r), Box::new(w), None, wire)
+    }
+
+    /// Starts `command` (program and arguments) and talks through its stdin and stdout, as
+    /// xpra's SSH transport does with `ssh HOST xpra _proxy DISPLAY`. Its stderr is inherited.
+    pub fn spawn(command: &[String], wire: Wire) -> Result<Conn, LoadError> {
+        let (program, args) = command
+            .split_first()
+            .ok_or_else(|| LoadError::Unexpected("an empty command".into()))?;
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| LoadError::io(format!("starting {program}"), e))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(LoadError::Unexpected(format!("{program}: no pipes")));
+        };
+        Ok(Conn::from_halves(
+            Box::new(stdout),
+            Box::new(stdin),
+            Some(child),
+            wire,
+        ))
+    }
+
+    fn from_halves(
+        r: Reader,
+        w: Writer,
+        command: Option<tokio::process::Child>,
+        wire: Wire,
+    ) -> Conn {
         Conn {
             reader: FramedRead::with_capacity(r, FrameCodec::new(ABS_MAX_PACKET_SIZE), 256 * 1024),
             writer: w,
+            _command: command,
             packets: PacketReader::default(),
             wire,
         }
