@@ -178,13 +178,26 @@ fn context(info: &ConnectionInfo, username: &str) -> CheckContext {
 
 /// The sessions of a user SSH already authenticated: from the chain's `role=sessions` module,
 /// else from its first module that supplies sessions (a multifile or database row of that user,
-/// the socket scan for the others), as at the end of the xpra handshake.
+/// the socket scan for the others), as at the end of the xpra handshake. A chain with `fail` or
+/// `reject` refuses everyone, key logins included. Modules that decide without a password
+/// (`exec`, `peercred`, `hook`) are not consulted for key logins.
 pub(super) async fn grant_for_verified(
     settings: &AuthSettings,
     info: &ConnectionInfo,
     username: &str,
 ) -> Result<Grant, Refusal> {
     let chain = settings.chain_for(info);
+    // A chain that lets nobody in (`fail`, `reject`) lets no SSH key in either.
+    if let Some(closed) = chain
+        .iter()
+        .find(|b| b.role() != Role::Sessions && matches!(b.name(), "fail" | "reject"))
+    {
+        info!(target: "xgate::ssh", id = %info.id, user = %username, "refused: the chain has '{}'", closed.name());
+        return Err(refuse(
+            "authentication failed",
+            "this gateway lets nobody in",
+        ));
+    }
     let backend = chain
         .iter()
         .find(|b| b.role() == Role::Sessions)
@@ -196,4 +209,59 @@ pub(super) async fn grant_for_verified(
         user_for(backend, username)
     };
     grant_of(backend, user, None, &context(info, username)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::GatewayIdentity;
+    use xgate_messages::{ConnectionId, ListenerInfo, Peer, SessionSource, TransportKind};
+
+    fn settings(ssh_auth: &[&str]) -> AuthSettings {
+        let mut cfg = xgate_config::Config::default();
+        cfg.ssh_auth = ssh_auth.iter().map(|s| s.parse().unwrap()).collect();
+        AuthSettings::from_config(&cfg, GatewayIdentity::new()).unwrap()
+    }
+
+    fn info() -> ConnectionInfo {
+        ConnectionInfo {
+            id: ConnectionId(1),
+            peer: Peer::Tcp("127.0.0.1:5".parse().unwrap()),
+            listener: ListenerInfo {
+                name: "ssh:127.0.0.1:0".into(),
+                kind: TransportKind::Ssh,
+                auth: None,
+            },
+            transport: TransportKind::Ssh,
+            request_path: Some("100".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_login_gets_the_chain_s_sessions_unless_the_chain_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users.txt");
+        std::fs::write(&users, "alice|pw|1001|1001|:100,:101\n").unwrap();
+        let multifile = format!("multifile:filename={}", users.display());
+        let grant = grant_for_verified(&settings(&[&multifile]), &info(), "alice")
+            .await
+            .unwrap();
+        assert_eq!(grant.user.username, "alice");
+        assert_eq!(grant.user.uid, Some(1001));
+        assert!(
+            matches!(grant.sessions, SessionSource::Listed { ref displays, .. } if displays.len() == 2)
+        );
+        // A user the multifile does not list has no sessions there.
+        assert!(grant_for_verified(&settings(&[&multifile]), &info(), "bob")
+            .await
+            .is_err());
+        for closed in ["fail", "reject"] {
+            assert!(
+                grant_for_verified(&settings(&[closed]), &info(), "alice")
+                    .await
+                    .is_err(),
+                "{closed}"
+            );
+        }
+    }
 }
