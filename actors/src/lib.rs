@@ -16,5 +16,6 @@ pub mod pipeline;
 pub mod plugin;
 pub mod registry;
 pub mod relay;
+pub mod ssh;
 pub mod upgrade;
 pub mod users;

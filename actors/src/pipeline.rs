@@ -30,6 +30,10 @@ pub struct Upgraded {
     pub stream: BoxedStream,
     /// The connection's place in the limits.
     pub permit: ConnectionPermit,
+    /// The user the builtin SSH server authenticated, for an SSH channel: the handshake then
+    /// sends no challenge (real xpra clients expect none over SSH) and only looks up the
+    /// user's sessions. `None` for every other transport.
+    pub ssh_user: Option<String>,
 }
 
 /// An authenticated client with its session chosen, for the connections supervisor to start a

@@ -156,6 +156,24 @@ pub struct Config {
     /// SSH host key file; without it the binary generates one in `state-dir`.
     #[serde(deserialize_with = "de::opt")]
     pub ssh_host_key: Option<PathBuf>,
+    /// Where the builtin SSH server finds a user's authorized keys, with OpenSSH's tokens: `%u`
+    /// the user name, `%h` the user's home directory, `%%` a `%` (unset:
+    /// `%h/.ssh/authorized_keys`).
+    #[serde(deserialize_with = "de::opt")]
+    pub ssh_authorized_keys: Option<String>,
+    /// The private key the gateway logs in with to `ssh://` targets (unset: the first of
+    /// `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` of the user the gateway runs as).
+    #[serde(deserialize_with = "de::opt")]
+    pub ssh_key: Option<PathBuf>,
+    /// The known_hosts file that `ssh://` targets' host keys are checked against (unset:
+    /// `~/.ssh/known_hosts` of the user the gateway runs as).
+    #[serde(deserialize_with = "de::opt")]
+    pub ssh_known_hosts: Option<PathBuf>,
+    /// Whether an `ssh://` target whose host is not in `ssh-known-hosts` is accepted and its
+    /// key recorded there (OpenSSH's `StrictHostKeyChecking=accept-new`); off: refused. A host
+    /// whose key changed is refused either way.
+    #[serde(deserialize_with = "de::one")]
+    pub ssh_accept_new_host_keys: bool,
     /// Directory served over HTTP (xpra's HTML5 client); unset = no web files.
     #[serde(deserialize_with = "de::opt")]
     pub www: Option<PathBuf>,
@@ -241,6 +259,10 @@ impl Default for Config {
             ssl_server_verify_mode: ClientVerifyMode::Required,
             ssl_server_ca_certs: None,
             ssh_host_key: None,
+            ssh_authorized_keys: None,
+            ssh_key: None,
+            ssh_known_hosts: None,
+            ssh_accept_new_host_keys: false,
             www: None,
             http_headers: None,
             control_socket: None,
@@ -378,6 +400,8 @@ impl Config {
             &mut self.ssl_ca_certs,
             &mut self.ssl_server_ca_certs,
             &mut self.ssh_host_key,
+            &mut self.ssh_key,
+            &mut self.ssh_known_hosts,
             &mut self.www,
             &mut self.http_headers,
             &mut self.control_socket,

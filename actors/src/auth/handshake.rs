@@ -41,7 +41,7 @@ const DISCONNECT_LINGER: Duration = Duration::from_secs(2);
 
 /// How a handshake ended without a relay.
 #[derive(Debug)]
-enum Refusal {
+pub(super) enum Refusal {
     /// Send `disconnect` with this reason and extras, after `delay` times the failure delay.
     Disconnect {
         reason: String,
@@ -52,7 +52,7 @@ enum Refusal {
     Done,
 }
 
-fn refuse(reason: &str, extra: impl Into<String>) -> Refusal {
+pub(super) fn refuse(reason: &str, extra: impl Into<String>) -> Refusal {
     Refusal::Disconnect {
         reason: reason.into(),
         extra: vec![extra.into()],
@@ -66,6 +66,7 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
         info,
         stream,
         permit,
+        ssh_user,
     } = upgraded;
     let peer_key = info.peer.limit_key();
     let banned = lock(&shared.by_address).banned_for(&peer_key, Instant::now());
@@ -109,9 +110,14 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
     conn.writer = writer_for_hello(&hello, encoder, settings.compression_level);
 
     let delay = settings.failure_delay;
-    match authenticate(&shared, &settings, &info, &mut conn, hello, deadline).await {
+    let ssh_user = ssh_user.as_deref();
+    match authenticate(
+        &shared, &settings, &info, &mut conn, hello, deadline, ssh_user,
+    )
+    .await
+    {
         Ok((hello, grant)) => {
-            let requested = requested_display(&hello, info.request_path.as_deref());
+            let requested = requested_display(&hello, &info);
             let sessions = shared
                 .registry
                 .send(LookupSessions {
@@ -232,8 +238,13 @@ fn client_major(hello: &Value) -> u32 {
 }
 
 /// The display a client asked for (see [`registry::requested_display`]); 6.5.5 GUI clients send
-/// `display` as a dict of display caps, so only a string counts.
-fn requested_display(hello: &Value, request_path: Option<&str>) -> Option<String> {
+/// `display` as a dict of display caps, so only a string counts. Over SSH, `request_path` is
+/// the display of the `xpra _proxy DISPLAY` command, which is what the client's URL named.
+fn requested_display(hello: &Value, info: &xgate_messages::ConnectionInfo) -> Option<String> {
+    let request_path = info.request_path.as_deref();
+    if info.transport == xgate_messages::TransportKind::Ssh && request_path.is_some() {
+        return registry::requested_display(None, None, request_path);
+    }
     registry::requested_display(
         hello.get("display").and_then(Value::as_str),
         hello
@@ -244,8 +255,8 @@ fn requested_display(hello: &Value, request_path: Option<&str>) -> Option<String
     )
 }
 
-/// Runs the auth chain and answers one-shot requests. On success returns the client's last hello
-/// and what the backends granted.
+/// Runs the auth chain (skipped for `ssh_user`, whom SSH authenticated) and answers one-shot
+/// requests. On success returns the client's last hello and what the backends granted.
 async fn authenticate(
     shared: &Arc<Shared>,
     settings: &AuthSettings,
@@ -253,6 +264,7 @@ async fn authenticate(
     conn: &mut PacketConn,
     mut hello: Value,
     deadline: Instant,
+    ssh_user: Option<&str>,
 ) -> Result<(Value, Grant), Refusal> {
     let encoder = conn.writer.encoder;
     let request = request_of(&hello);
@@ -275,7 +287,12 @@ async fn authenticate(
         }
         _ => {}
     }
-    let chain = settings.chain_for(info);
+    // SSH authenticated its user already: no module runs, only the user's sessions are looked up.
+    let chain = if ssh_user.is_some() {
+        &[]
+    } else {
+        settings.chain_for(info)
+    };
     let client_username = hello
         .lookup("username")
         .and_then(Value::as_str)
@@ -284,7 +301,7 @@ async fn authenticate(
     let wants_challenge = hello.lookup("challenge").and_then(Value::as_bool) == Some(true);
     let ctx = CheckContext {
         username: client_username.clone(),
-        display: requested_display(&hello, info.request_path.as_deref()),
+        display: requested_display(&hello, info),
         peer: info.peer.clone(),
         transport: info.transport.to_string(),
         prompt: "password".into(),
@@ -401,7 +418,9 @@ async fn authenticate(
         let user = accepted_user.unwrap_or_else(crate::users::own_name);
         grant = Some(grant_of(backend, user, None, &ctx).await?);
     }
-    if chain.is_empty() {
+    if let Some(user) = ssh_user {
+        grant = Some(super::ssh::grant_for_verified(settings, info, user).await?);
+    } else if chain.is_empty() {
         // xpra's proxy needs an auth module; without one it has no sessions to offer.
         return Err(refuse("session not found error", "no sessions found"));
     }
@@ -552,7 +571,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// A backend's grant for `username`, from the blocking pool.
-async fn grant_of(
+pub(super) async fn grant_of(
     backend: &Backend,
     username: String,
     matched: Option<Vec<u8>>,
@@ -600,7 +619,7 @@ async fn reply<T>(conn: &mut PacketConn, caps: Value) -> Result<T, Refusal> {
     Err(Refusal::Done)
 }
 
-async fn failed(
+pub(super) async fn failed(
     shared: &Shared,
     info: &xgate_messages::ConnectionInfo,
     username: Option<&str>,
@@ -628,6 +647,6 @@ async fn failed(
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -17,6 +17,7 @@ pub mod hook;
 pub mod pam;
 pub mod peercred;
 pub mod sql;
+pub mod ssh;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -92,6 +93,7 @@ impl AuthSettings {
             ("ssl", &cfg.bind_ssl),
             ("ws", &cfg.bind_ws),
             ("wss", &cfg.bind_wss),
+            ("ssh", &cfg.bind_ssh),
         ] {
             for b in specs {
                 if !b.auth.is_empty() {

@@ -1,5 +1,6 @@
 //! Connecting to an xpra server: unix sockets, `tcp://`, and `ssl://`, `ws://`, `wss://` targets
-//! ([`super::transport`]), retrying while a server starts.
+//! ([`super::transport`]), retrying while a server starts, and `ssh://` targets through
+//! [`crate::ssh::client`].
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -96,7 +97,14 @@ pub async fn connect(
         | TargetAddress::Ssl { .. }
         | TargetAddress::Ws { .. }
         | TargetAddress::Wss { .. } => {}
-        TargetAddress::Ssh { .. } => return Err(ConnectError::Unsupported("ssh://")),
+        TargetAddress::Ssh { .. } => {
+            return crate::ssh::client::connect(address, timeout)
+                .await
+                .map_err(|e| ConnectError::Failed {
+                    target: address.to_string(),
+                    source: io::Error::other(e),
+                })
+        }
     }
     let give_up = Instant::now() + retry_for;
     let mut pause = Duration::from_millis(100);

@@ -8,11 +8,14 @@
 //!   `ssl-mode` says: xpra inside TLS is `ssl`, HTTP inside TLS is `wss`;
 //! - HTTP is served ([`http`]): a WebSocket upgrade becomes `ws` (or `wss`) through
 //!   [`ws::WsStream`], other requests get the HTML5 client's files or a clear error;
-//! - SSH is refused with a clear answer until the SSH transport is served;
+//! - SSH goes to the builtin SSH server ([`crate::ssh::server`]), whose `xpra _proxy` channels
+//!   come back to the Authenticator as `ssh` connections (refused with a clear answer when the
+//!   gateway has no SSH settings);
 //! - anything else gets xpra's plain-text `disconnect: ...` line.
 //!
 //! Dedicated listeners narrow this: `bind-ssl` and `bind-wss` require TLS (or silence, which
-//! starts the handshake), `bind-wss` always speaks HTTP inside, `bind-ws` requires HTTP or TLS.
+//! starts the handshake), `bind-wss` always speaks HTTP inside, `bind-ws` requires HTTP or TLS,
+//! `bind-ssh` speaks only SSH (nothing is sniffed: the server speaks first).
 //! Each connection is handled in its own task, bounded by timeouts: a slow or hostile client
 //! holds nothing but its own task.
 
@@ -39,6 +42,7 @@ use tracing::{debug, info, warn};
 use xgate_config::{Config, SslMode};
 use xgate_messages::{BoxedStream, ConnectionInfo, TransportKind};
 
+use crate::auth::ssh::SshLogin;
 use crate::listener::ConnectionPermit;
 use crate::pipeline::{Accepted, Upgraded};
 use sniff::Sniffed;
@@ -69,6 +73,8 @@ pub struct UpgradeSettings {
     pub files: http::StaticFiles,
     /// The largest WebSocket frame payload accepted: a whole packet with its chunk headers.
     pub max_frame: u64,
+    /// The builtin SSH server's settings; `None`: SSH clients are refused.
+    pub ssh: Option<Arc<crate::ssh::SshSettings>>,
 }
 
 impl std::fmt::Debug for UpgradeSettings {
@@ -80,6 +86,7 @@ impl std::fmt::Debug for UpgradeSettings {
             .field("ssl_mode", &self.ssl_mode)
             .field("files", &self.files)
             .field("max_frame", &self.max_frame)
+            .field("ssh", &self.ssh.is_some())
             .finish()
     }
 }
@@ -90,6 +97,9 @@ pub enum SetupError {
     /// The certificate, key or CA file.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The SSH host key.
+    #[error(transparent)]
+    Ssh(#[from] crate::ssh::KeyError),
     /// The `http-headers` file.
     #[error("http-headers {path}: {source}")]
     Headers {
@@ -110,12 +120,14 @@ impl UpgradeSettings {
             ssl_mode: SslMode::Auto,
             files: http::StaticFiles::default(),
             max_frame: u64::from(xgate_protocol::ABS_MAX_PACKET_SIZE),
+            ssh: None,
         }
     }
 
     /// Settings from the configuration. Without `ssl-cert`, a certificate is generated in the
-    /// state dir on first run (owned by `owner`, the user the gateway drops to). Returns lines
-    /// for the operator: the certificate in use and its SHA-256 fingerprint, the web root.
+    /// state dir on first run (owned by `owner`, the user the gateway drops to), and likewise an
+    /// SSH host key without `ssh-host-key`. Returns lines for the operator: the certificate in
+    /// use and its SHA-256 fingerprint, the SSH host key's fingerprint, the web root.
     pub fn from_config(
         cfg: &Config,
         owner: Option<(u32, u32)>,
@@ -159,6 +171,8 @@ impl UpgradeSettings {
             })?,
             None => Vec::new(),
         };
+        let (ssh, ssh_notes) = crate::ssh::SshSettings::from_config(cfg, owner)?;
+        notes.extend(ssh_notes);
         let max_frame = cfg
             .max_packet_size
             .saturating_add(64 * 1024)
@@ -171,6 +185,7 @@ impl UpgradeSettings {
                 ssl_mode: cfg.ssl_mode,
                 files: http::StaticFiles { root, headers },
                 max_frame,
+                ssh: Some(Arc::new(ssh)),
             },
             notes,
         ))
@@ -183,12 +198,25 @@ pub struct TransportUpgrade {
     settings: Arc<UpgradeSettings>,
     /// Where unwrapped xpra streams go.
     auth: Recipient<Upgraded>,
+    /// Where the SSH server's `password` and `none` logins are checked; `None`: only
+    /// `publickey` logins succeed.
+    ssh_login: Option<Recipient<SshLogin>>,
 }
 
 impl TransportUpgrade {
     /// An upgrade stage handing xpra streams to `auth`.
     pub fn new(settings: Arc<UpgradeSettings>, auth: Recipient<Upgraded>) -> Self {
-        TransportUpgrade { settings, auth }
+        TransportUpgrade {
+            settings,
+            auth,
+            ssh_login: None,
+        }
+    }
+
+    /// Checks SSH `password` and `none` logins with `login` (the Authenticator).
+    pub fn with_ssh_login(mut self, login: Recipient<SshLogin>) -> Self {
+        self.ssh_login = Some(login);
+        self
     }
 }
 
@@ -203,6 +231,7 @@ impl Handler<Accepted> for TransportUpgrade {
         let conn = Conn {
             settings: Arc::clone(&self.settings),
             auth: self.auth.clone(),
+            ssh_login: self.ssh_login.clone(),
             info: msg.info,
             permit: msg.permit,
         };
@@ -218,6 +247,8 @@ struct Conn {
     settings: Arc<UpgradeSettings>,
     /// The Authenticator.
     auth: Recipient<Upgraded>,
+    /// The Authenticator, for SSH logins.
+    ssh_login: Option<Recipient<SshLogin>>,
     /// Its facts; `transport` and `request_path` are set here.
     info: ConnectionInfo,
     /// Its place in the limits, handed on or dropped with it.
@@ -227,7 +258,7 @@ struct Conn {
 /// The plain-text refusals, in xpra's words.
 /// Why bytes that are not xpra are refused.
 const NOT_XPRA: &str = "invalid packet header";
-/// Why an SSH client is refused (until the SSH server exists).
+/// Why an SSH client is refused when the gateway has no SSH settings, or inside TLS.
 const NO_SSH: &str = "SSH is not enabled on this port";
 /// Why plain bytes are refused on a TLS-only listener.
 const TLS_ONLY: &str = "this port requires TLS";
@@ -242,6 +273,10 @@ impl Conn {
     async fn run(self, mut stream: BoxedStream) {
         let id = self.info.id;
         let peer = self.info.peer.clone();
+        if self.info.listener.kind == TransportKind::Ssh {
+            // An SSH server speaks first: nothing to sniff.
+            return self.ssh(Bytes::new(), stream).await;
+        }
         let (prefix, verdict) = match sniff::sniff(&mut stream, self.settings.peek_timeout).await {
             Ok(v) => v,
             Err(e) => {
@@ -271,9 +306,24 @@ impl Conn {
                 let stream = Box::new(Prefixed::new(prefix, stream));
                 self.hand_on(stream);
             }
-            Sniffed::Ssh => self.refuse(stream, verdict, &setup_failed(NO_SSH)).await,
+            Sniffed::Ssh => self.ssh(prefix, stream).await,
             Sniffed::Unknown => self.refuse(stream, verdict, &setup_failed(NOT_XPRA)).await,
         }
+    }
+
+    /// SSH: the builtin server, reading the sniffed bytes first.
+    async fn ssh(self, prefix: Bytes, stream: BoxedStream) {
+        let Some(settings) = self.settings.ssh.clone() else {
+            return self
+                .refuse(stream, Sniffed::Ssh, &setup_failed(NO_SSH))
+                .await;
+        };
+        let peers = crate::ssh::server::SshPeers {
+            upgraded: self.auth,
+            login: self.ssh_login,
+        };
+        let stream = Prefixed::new(prefix, stream);
+        crate::ssh::server::serve(settings, peers, self.info, self.permit, stream).await;
     }
 
     /// Gives the unwrapped stream to the Authenticator.
@@ -283,6 +333,7 @@ impl Conn {
             info: self.info,
             stream,
             permit: self.permit,
+            ssh_user: None,
         });
     }
 

@@ -60,8 +60,17 @@ fn looks_like_xpra(data: &[u8]) -> bool {
     if data.len() < xgate_protocol::header::HEADER_SIZE {
         return !b"POST ".starts_with(data);
     }
+    is_xpra_header(data)
+}
+
+/// Whether `data` starts with a valid xpra main-packet header (8 bytes, index 0, a size below
+/// the absolute cap, known flags and compression); `false` when fewer than 8 bytes are given.
+pub fn is_xpra_header(data: &[u8]) -> bool {
+    let Some(head) = data.get(..xgate_protocol::header::HEADER_SIZE) else {
+        return false;
+    };
     let mut raw = [0u8; xgate_protocol::header::HEADER_SIZE];
-    raw.copy_from_slice(&data[..xgate_protocol::header::HEADER_SIZE]);
+    raw.copy_from_slice(head);
     xgate_protocol::Header::decode(&raw, xgate_protocol::ABS_MAX_PACKET_SIZE)
         .is_ok_and(|h| h.index == 0)
 }

@@ -79,13 +79,19 @@ struct ClientArgs {
     /// certificate is not verified (a gateway's generated self-signed one).
     #[arg(long)]
     ssl_ca_certs: Option<std::path::PathBuf>,
+    /// Instead of connecting to `--target`, run this command (split on blanks) and speak
+    /// through its stdin/stdout, e.g. `ssh -p 10022 alice@127.0.0.1 xpra _proxy 100`.
+    #[arg(long)]
+    via_command: Option<String>,
     #[command(flatten)]
     wire: WireArgs,
 }
 
 impl ClientArgs {
     fn config(&self) -> Result<ClientConfig, LoadError> {
-        let transport = if self.wss {
+        let transport = if let Some(command) = &self.via_command {
+            Transport::Command(command.split_whitespace().map(str::to_string).collect())
+        } else if self.wss {
             let mode = if self.ssl_ca_certs.is_some() {
                 ClientVerifyMode::Required
             } else {

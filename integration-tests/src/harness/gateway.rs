@@ -58,7 +58,12 @@ impl Gateway {
         let state = dir.join("xgate-state");
         std::fs::create_dir_all(&state).expect("create xgate's state dir");
         super::set_mode(&state, 0o777);
-        let stderr = std::fs::File::create(&log).expect("create xgate's log");
+        std::fs::File::create(&log).expect("create xgate's log");
+        // Appending, so that the `[stdout]` lines copied in below are not overwritten.
+        let stderr = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .expect("open xgate's log");
         let mut cmd = Command::new(xgate_bin());
         cmd.arg("run")
             .arg("--bind-tcp=127.0.0.1:0")

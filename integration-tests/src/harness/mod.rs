@@ -11,6 +11,7 @@ pub mod certs;
 pub mod fake;
 pub mod gateway;
 pub mod proc;
+pub mod ssh;
 pub mod user;
 pub mod xpra;
 

@@ -440,7 +440,7 @@ pub struct Attach {
 impl Attach {
     /// Starts an Xvfb and `xpra attach URL` on it.
     pub fn start(version: Version, url: &str, dir: &Path) -> Attach {
-        Attach::start_with(version, url, dir, &[], None)
+        Attach::spawn(version, url, dir, &[], None, &[])
     }
 
     /// Like [`Attach::start`], with `extra` options after the usual ones (`--ssl-ca-certs=...`,
@@ -453,6 +453,28 @@ impl Attach {
         dir: &Path,
         extra: &[String],
         user: Option<&TestUser>,
+    ) -> Attach {
+        Attach::spawn(version, url, dir, extra, user, &[])
+    }
+
+    /// [`Attach::start`] with extra client options (`--ssh=...`) and environment variables.
+    pub fn start_with_env(
+        version: Version,
+        url: &str,
+        dir: &Path,
+        extra: &[String],
+        env: &[(&str, &str)],
+    ) -> Attach {
+        Attach::spawn(version, url, dir, extra, None, env)
+    }
+
+    fn spawn(
+        version: Version,
+        url: &str,
+        dir: &Path,
+        extra: &[String],
+        user: Option<&TestUser>,
+        env: &[(&str, &str)],
     ) -> Attach {
         let xvfb = Xvfb::start(dir);
         let mut c = match user {
@@ -482,6 +504,9 @@ impl Attach {
             c.arg("--splash=no");
         }
         c.args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
         let log = dir.join(format!("attach-{}.log", xvfb.display.number));
         let process = Guarded::spawn(&format!("xpra {} attach", version.name()), &mut c, &log);
         Attach {
@@ -504,6 +529,24 @@ impl Attach {
     /// Its output so far.
     pub fn log(&self) -> String {
         self.process.log()
+    }
+
+    /// Waits (up to `timeout`) for the client to log that it attached to a server (`Attached
+    /// to ...`, printed once the session's own hello came back); panics with its log otherwise.
+    pub fn wait_attached(&mut self, timeout: Duration) {
+        let ok = wait_until(timeout, || {
+            if self.log().contains("Attached to") {
+                return Some(true);
+            }
+            (!self.running()).then_some(false)
+        });
+        assert_eq!(
+            ok,
+            Some(true),
+            "xpra {} attach did not attach within {timeout:?}\n{}",
+            self.version.name(),
+            self.process.log_tail()
+        );
     }
 
     /// Panics with its log unless it is still running.

@@ -45,6 +45,9 @@ pub enum Transport {
     /// ([`xgate_actors::relay::transport`]), the server's certificate checked as these settings
     /// say.
     Wss(xgate_actors::relay::transport::TargetTls),
+    /// A command whose stdin/stdout is the connection (`ssh -p PORT USER@HOST xpra _proxy
+    /// 100`), used instead of a TCP connection to `target`.
+    Command(Vec<String>),
 }
 
 impl Default for ClientConfig {
@@ -214,13 +217,17 @@ impl Client {
     /// Returns the client and the time from `connect` to the server's hello.
     pub async fn connect(config: &ClientConfig) -> Result<(Client, Duration), LoadError> {
         let start = Instant::now();
-        let stream = tokio::time::timeout(config.timeout, TcpStream::connect(&config.target))
-            .await
-            .map_err(|_| LoadError::Timeout(format!("connecting to {}", config.target)))?
-            .map_err(|e| LoadError::io(format!("connecting to {}", config.target), e))?;
+        let tcp = || async {
+            tokio::time::timeout(config.timeout, TcpStream::connect(&config.target))
+                .await
+                .map_err(|_| LoadError::Timeout(format!("connecting to {}", config.target)))?
+                .map_err(|e| LoadError::io(format!("connecting to {}", config.target), e))
+        };
         let mut conn = match &config.transport {
-            Transport::Tcp => Conn::new(stream, config.wire),
+            Transport::Command(command) => Conn::spawn(command, config.wire)?,
+            Transport::Tcp => Conn::new(tcp().await?, config.wire),
             Transport::Wss(tls) => {
+                let stream = tcp().await?;
                 let _ = stream.set_nodelay(true);
                 let (host, port) = config
                     .target

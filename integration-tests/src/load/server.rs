@@ -196,6 +196,7 @@ async fn handle(stream: TcpStream, config: &ServerConfig, pixels: Bytes) -> Resu
         writer,
         mut packets,
         wire,
+        ..
     } = conn;
     let (tx, rx) = mpsc::unbounded_channel();
     let writing = tokio::spawn(write_loop(writer, rx, wire, pixels));

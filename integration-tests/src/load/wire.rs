@@ -1,5 +1,6 @@
-//! What a fake peer speaks (encoder, compressor) and a frame-level connection (TCP, or any
-//! stream split in two, such as a WebSocket inside TLS).
+//! What a fake peer speaks (encoder, compressor) and a frame-level connection: TCP, any stream
+//! split in two (such as a WebSocket inside TLS), or the stdin/stdout of a command
+//! (`ssh ... xpra _proxy 100`, for the SSH benchmarks).
 
 use std::time::Duration;
 
@@ -145,6 +146,8 @@ pub struct Conn {
     pub reader: FramedRead<ReadSide, FrameCodec>,
     /// Bytes to the peer.
     pub writer: WriteSide,
+    /// The command whose stdin/stdout is the connection, if any; killed with the connection.
+    _command: Option<tokio::process::Child>,
     /// Decodes whole packets (used for the handshake and small packets only).
     pub packets: PacketReader,
     /// How this side encodes.
@@ -159,11 +162,33 @@ impl Conn {
         Conn::from_halves(Box::new(r), Box::new(w), wire)
     }
 
+    /// Starts `command` (program and arguments) and talks through its stdin and stdout, as
+    /// xpra's SSH transport does with `ssh HOST xpra _proxy DISPLAY`. Its stderr is inherited.
+    pub fn spawn(command: &[String], wire: Wire) -> Result<Conn, LoadError> {
+        let (program, args) = command
+            .split_first()
+            .ok_or_else(|| LoadError::Unexpected("an empty command".into()))?;
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| LoadError::io(format!("starting {program}"), e))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(LoadError::Unexpected(format!("{program}: no pipes")));
+        };
+        let mut conn = Conn::from_halves(Box::new(stdout), Box::new(stdin), wire);
+        conn._command = Some(child);
+        Ok(conn)
+    }
+
     /// Wraps the two halves of a connected stream of any transport.
     pub fn from_halves(r: ReadSide, w: WriteSide, wire: Wire) -> Conn {
         Conn {
             reader: FramedRead::with_capacity(r, FrameCodec::new(ABS_MAX_PACKET_SIZE), 256 * 1024),
             writer: w,
+            _command: None,
             packets: PacketReader::default(),
             wire,
         }

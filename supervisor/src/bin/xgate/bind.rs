@@ -15,10 +15,10 @@ pub(crate) struct Bound {
     pub(crate) socket: BoundSocket,
 }
 
-/// Binds every `bind-tcp`, `bind-ssl`, `bind-ws`, `bind-wss` and `bind` (unix) listener, in that
-/// order (the first is the one whose address is printed first). Unix sockets are given to
-/// `owner`, the service user the gateway drops to (bound as root, they would otherwise be root's
-/// and nobody else could connect), with their `socket-permissions=`.
+/// Binds every `bind-tcp`, `bind-ssl`, `bind-ws`, `bind-wss`, `bind-ssh` and `bind` (unix)
+/// listener, in that order (the first is the one whose address is printed first). Unix sockets
+/// are given to `owner`, the service user the gateway drops to (bound as root, they would
+/// otherwise be root's and nobody else could connect), with their `socket-permissions=`.
 pub(crate) fn bind_all(cfg: &Config, owner: Option<(u32, u32)>) -> Result<Vec<Bound>, String> {
     let mut out = Vec::new();
     let tcp_like = [
@@ -26,6 +26,7 @@ pub(crate) fn bind_all(cfg: &Config, owner: Option<(u32, u32)>) -> Result<Vec<Bo
         ("bind-ssl", "ssl", TransportKind::Ssl, &cfg.bind_ssl),
         ("bind-ws", "ws", TransportKind::Ws, &cfg.bind_ws),
         ("bind-wss", "wss", TransportKind::Wss, &cfg.bind_wss),
+        ("bind-ssh", "ssh", TransportKind::Ssh, &cfg.bind_ssh),
     ];
     for (option, prefix, kind, specs) in tcp_like {
         for spec in specs {

@@ -49,6 +49,10 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let bound = bind::bind_all(&cfg, owner)?;
+    // How relays log in to ssh:// targets.
+    xgate_actors::ssh::client::configure(xgate_actors::ssh::client::ClientSettings::from_config(
+        &cfg,
+    ));
     // The control socket and the metrics listener, bound as root too; plug-ins checked.
     let control_bind = control::bind_control(cfg.control_socket.as_deref(), owner);
     let metrics_bind = control::bind_metrics(cfg.bind_metrics)?;
@@ -85,8 +89,10 @@ pub(crate) fn run(options: &[String]) -> Result<(), String> {
                     Some(p) => format!("{user}:{p}@"),
                     None => String::new(),
                 };
+                // ssl://, ws://, ssh://... as the listener speaks (a `tcp` one sniffs them all).
                 println!(
-                    "xgate: attach with: xpra attach tcp://{cred}{host}:{}/",
+                    "xgate: attach with: xpra attach {}://{cred}{host}:{}/",
+                    b.info.kind.xpra_name(),
                     addr.port()
                 );
             }

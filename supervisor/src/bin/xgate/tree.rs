@@ -217,7 +217,10 @@ pub(crate) fn build(parts: TreeParts) -> Supervisor {
                 live.upgrade.replace(Some(ctx.address()));
                 let auth = auth_addr.borrow().clone();
                 match auth {
-                    Some(auth) => TransportUpgrade::new(Arc::clone(&upgrade), auth.recipient()),
+                    Some(auth) => {
+                        TransportUpgrade::new(Arc::clone(&upgrade), auth.clone().recipient())
+                            .with_ssh_login(auth.recipient())
+                    }
                     None => unreachable_auth(Arc::clone(&upgrade)),
                 }
             },
