@@ -557,7 +557,7 @@ async fn check_plain(
 
 /// Runs a blocking backend call on the blocking pool; a failure of the backend ends the
 /// handshake with `authentication error` (and is logged with the backend's name).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     backend: &Backend,
     call: impl FnOnce() -> Result<T, super::backends::BackendError> + Send + 'static,
 ) -> Result<T, Refusal> {

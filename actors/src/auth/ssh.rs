@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use subtle::ConstantTimeEq;
-use tracing::{info, warn};
+use tracing::info;
 use xgate_messages::ConnectionInfo;
 
 use super::backends::{Backend, CheckContext, Grant, Role};
-use super::handshake::{failed, grant_of, lock, refuse, Refusal, Shared};
+use super::handshake::{blocking, failed, grant_of, lock, refuse, Refusal, Shared};
 use super::{AuthSettings, Authenticator};
 
 /// What an SSH client proved.
@@ -117,13 +117,9 @@ async fn check(
         }
         if backend.decides() {
             let (b, c) = (backend.clone(), ctx.clone());
-            let allowed = tokio::task::spawn_blocking(move || b.decide(&c))
+            let allowed = blocking(backend, move || b.decide(&c))
                 .await
-                .map_err(|_| SshLoginRefused::Backend)?
-                .map_err(|e| {
-                    warn!(target: "xgate::ssh", "{} backend: {e}", backend.name());
-                    SshLoginRefused::Backend
-                })?;
+                .map_err(|_| SshLoginRefused::Backend)?;
             if !allowed {
                 let why = format!("{} refused the client", backend.name());
                 failed(shared, &info, Some(&username), &why).await;
@@ -132,18 +128,23 @@ async fn check(
         }
         if backend.needs_challenge() {
             let (b, u) = (backend.clone(), user.clone());
-            let passwords = tokio::task::spawn_blocking(move || b.passwords(&u))
-                .await
-                .map_err(|_| SshLoginRefused::Backend)?
-                .map_err(|e| {
-                    warn!(target: "xgate::ssh", "{} backend: {e}", backend.name());
-                    SshLoginRefused::Backend
-                })?;
-            // `None`: any password (`allow`). Every candidate is compared, in constant time.
-            let matched = passwords.map_or(true, |list| {
-                list.iter()
-                    .fold(false, |ok, p| ok | bool::from(p.ct_eq(&given)))
-            });
+            let matched = if backend.wants_plain_password() {
+                // `pam`: the module checks the password itself (SSH carried it in clear,
+                // inside the encrypted session).
+                let plain = given.clone();
+                blocking(backend, move || b.check_password(&u, &plain))
+                    .await
+                    .map_err(|_| SshLoginRefused::Backend)?
+            } else {
+                let passwords = blocking(backend, move || b.passwords(&u))
+                    .await
+                    .map_err(|_| SshLoginRefused::Backend)?;
+                // `None`: any password (`allow`). Every candidate is compared, in constant time.
+                passwords.map_or(true, |list| {
+                    list.iter()
+                        .fold(false, |ok, p| ok | bool::from(p.ct_eq(&given)))
+                })
+            };
             if !matched {
                 let _ = lock(&shared.by_user).record(&username, Instant::now());
                 let why = format!("{}: wrong password", backend.name());
