@@ -285,10 +285,11 @@ fn attach_reencoded(version: Version, switch: Switch, client_args: &[&str], max_
     eprintln!("xpra {}: client picture RMSE {v}", version.name());
     client.assert_running("while attached");
     check_encoder_info(&control);
-    // The client's picture must be more than a black rectangle of the right size.
+    // The client's picture must be more than a uniform rectangle of the right size (an xterm's
+    // core-font text is two colours, and a screen of it can compress below 4 KB of PNG).
     let stats = xgate_integration_tests::harness::xpra::png_stats(&client_png).unwrap();
     assert!(
-        stats.looks_like_a_window(),
+        stats.colours >= 2 && stats.mean > 0.005 && stats.mean < 0.995 && stats.size.0 >= 100,
         "the client's picture is not a window's: {stats:?}"
     );
     let client_log = client.log();
