@@ -376,7 +376,7 @@ impl FromStr for AuthSpec {
             _ => None,
         };
         if let Some(opt) = required {
-            if spec.option(opt).map_or(true, str::is_empty) {
+            if spec.option(opt).is_none_or(str::is_empty) {
                 return Err(ValueError::new(
                     raw,
                     format!("auth module {:?} needs the option {opt}=...", spec.module),

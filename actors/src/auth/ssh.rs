@@ -140,7 +140,7 @@ async fn check(
                     .await
                     .map_err(|_| SshLoginRefused::Backend)?;
                 // `None`: any password (`allow`). Every candidate is compared, in constant time.
-                passwords.map_or(true, |list| {
+                passwords.is_none_or(|list| {
                     list.iter()
                         .fold(false, |ok, p| ok | bool::from(p.ct_eq(&given)))
                 })

@@ -354,7 +354,7 @@ impl Handler<DropStreams> for EncoderPool {
 
     fn handle(&mut self, msg: DropStreams, _ctx: &mut Self::Context) {
         let matches = |k: &xgate_messages::encode::StreamKey| {
-            k.connection == msg.connection && msg.window.map_or(true, |w| w == k.window)
+            k.connection == msg.connection && msg.window.is_none_or(|w| w == k.window)
         };
         for q in &mut self.queues {
             let before = q.len();

@@ -477,7 +477,7 @@ fn main() {
             let f = pool2.send(EncodeFrame { key: key(window), codec, frame, keyframe: false, tag: i as u64 });
             answers.push(actix::spawn(async move { (f.await, t.elapsed()) }));
             i += 1;
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 peak_rss = peak_rss.max(rss_kb("VmRSS:"));
             }
             if i as f64 % offered_fps < 1.0 {

@@ -364,7 +364,7 @@ impl State {
         }
         let mut refreshes = Vec::new();
         for (&wid, w) in &mut self.windows {
-            if !w.refresh_at.is_some_and(|t| t <= now) {
+            if w.refresh_at.is_none_or(|t| t > now) {
                 continue;
             }
             w.refresh_at = None;
