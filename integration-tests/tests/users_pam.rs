@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use users_support::{plain, wait_authenticated};
+use xgate_integration_tests::harness::ssh::ssh_command;
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{
     run_with_timeout, wait_until, Attach, Gateway, Session, TestDir, TestUser, Version,
@@ -95,6 +96,7 @@ fn pam_checks_real_accounts_and_maps_them_to_their_sessions() {
             "--gid=shadow".to_string(),
             format!("--ssl-auth=pam,service={SERVICE}"),
             format!("--tcp-auth=pam,service={SERVICE}"),
+            format!("--ssh-auth=pam,service={SERVICE}"),
         ],
     );
     let ssl_to = |user: &str, pw: &str, display: &str| {
@@ -175,4 +177,40 @@ fn pam_checks_real_accounts_and_maps_them_to_their_sessions() {
         out.all().contains("encrypted transport"),
         "pam over plain tcp: {out}"
     );
+
+    // SSH password logins (OpenSSH's client through sshpass, on the shared port) go through
+    // PAM too: the right password logs in (a probe of xpra's clients is answered), a wrong one
+    // is refused. The host key is not what this checks.
+    let options: Vec<String> = [
+        "-F",
+        "/dev/null",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "ConnectTimeout=20",
+    ]
+    .iter()
+    .map(|o| o.to_string())
+    .collect();
+    let ssh = |pw: &str| {
+        ssh_command(
+            &options,
+            gw.port,
+            &owner.name,
+            Some(pw),
+            Some("echo $OSTYPE"),
+        )
+    };
+    let out = ssh(&owner_pw);
+    assert!(
+        out.success() && out.stdout.contains("linux-gnu"),
+        "the PAM user's SSH password login: {out}\n{}",
+        gw.process.log_tail()
+    );
+    let out = ssh("wrong-password");
+    assert!(!out.success(), "a wrong SSH password got in: {out}");
 }

@@ -71,6 +71,8 @@ impl Gateway {
             .arg(format!("--gid={}", user.name))
             .arg(format!("--state-dir={}", state.display()))
             .args(args)
+            // The harness's own variable: xgate would take it for an option (`XGATE_*`).
+            .env_remove("XGATE_BIN")
             .env(
                 "XGATE_LOG",
                 std::env::var("XGATE_LOG").unwrap_or_else(|_| "info,xgate=debug".into()),
