@@ -1828,8 +1828,10 @@ impl Session {
             }
             msg => {
                 // should be unreachable, since the receiver only gets
-                // messages from methods implemented within russh
-                unimplemented!("unimplemented (server-only?) message: {:?}", msg)
+                // messages from methods implemented within russh.
+                // xgate patch: an error for this session, not a panic.
+                error!("unhandled (server-only?) message: {:?}", msg);
+                return Err(crate::Error::Inconsistent);
             }
         }
         Ok(())

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use channels::WindowSizeRef;
 use kex::ServerKex;
-use log::debug;
+use log::{debug, error};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver, UnboundedSender, channel};
 use tokio::sync::oneshot;
@@ -622,8 +622,10 @@ impl Session {
             }
             other => {
                 // should be unreachable, since the receiver only gets
-                // messages from methods implemented within russh
-                unimplemented!("unimplemented (client-only?) message: {other:?}")
+                // messages from methods implemented within russh.
+                // xgate patch: an error for this session, not a panic.
+                error!("unhandled (client-only?) message: {other:?}");
+                return Err(Error::Inconsistent);
             }
         }
         Ok(())

@@ -26,7 +26,8 @@ pub fn decode_pkcs5(
                 let mut dec = secret.to_vec();
                 c.decrypt_padded::<Pkcs7>(&mut dec)?.to_vec()
             }
-            Encryption::Aes256Cbc(_) => unimplemented!(),
+            // xgate patch: an error for an unsupported key file, not a panic.
+            Encryption::Aes256Cbc(_) => return Err(Error::CouldNotReadKey),
         };
         // TODO: presumably pkcs5 could contain non-RSA keys?
         #[cfg(feature = "rsa")]
