@@ -201,15 +201,16 @@ impl Session {
         let user = TestUser::get();
         let n = self.number();
         let dir = user.runtime_dir.join("xpra");
-        for p in [
-            dir.join(n.to_string()).join(format!(":{n}.log")),
-            dir.join(format!(":{n}.log")),
-        ] {
-            if p.exists() {
-                return super::tail(&p, 4000);
-            }
+        // Only this version's place: another version's log for the same number would be an
+        // earlier session's and would hide why this one failed.
+        let p = match self.version {
+            Version::V6 => dir.join(n.to_string()).join(format!(":{n}.log")),
+            Version::V3 => dir.join(format!(":{n}.log")),
+        };
+        if p.exists() {
+            return super::tail(&p, 4000);
         }
-        format!("(no server log for :{n})")
+        format!("(no server log for :{n} at {})", p.display())
     }
 
     /// Whether `xpra list` (as the test user) shows this session as LIVE.
