@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use xgate_messages::TargetAddress;
+
 use crate::de;
 use crate::error::{ConfigError, Origin};
 use crate::expand::Expander;
 use crate::values::{
     AuthSpec, BindSpec, ClientVerifyMode, DebugCategory, ReencodeMode, SslMode, TargetSpec,
-    TargetUri, UnixBindSpec, UserSpec,
+    UnixBindSpec, UserSpec,
 };
 
 /// xpra's standard socket dirs, in xpra's order (protocol notes §7).
@@ -390,8 +392,8 @@ impl Config {
             }
         }
         for t in &mut self.target {
-            if let TargetUri::Unix(p) = &mut t.uri {
-                *p = ex.expand_path(p);
+            if let TargetAddress::Unix { path } = &mut t.uri.address {
+                *path = ex.expand_path(path);
             }
         }
         for p in [

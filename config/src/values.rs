@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use xgate_messages::TargetAddress;
+
 use crate::error::ValueError;
 
 /// xpra's default TCP port, used when a `tcp://` target omits the port.
@@ -401,66 +403,31 @@ impl fmt::Display for AuthSpec {
 // ---------------------------------------------------------------------------------------------
 // Targets and display strings
 
-/// Where a session can be reached: the URI forms of xpra's display strings.
+/// Where a session can be reached, as written in a display string or a `target`: the address
+/// the gateway connects to and, for `tcp://`/`ssl://`, the display the URI's path names.
+///
+/// Forms: a unix socket path (`/run/user/1000/xpra/host-101`, `~/...`, `$XDG_RUNTIME_DIR/...`
+/// or `socket:///path`), `tcp://host[:port]/[display]` (port 14500 by default),
+/// `ssl://host[:port]/[display]` (443), `ws://host[:port]/path` (80), `wss://host[:port]/path`
+/// (443) and `ssh://[user@]host[:port]/display` (22).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetUri {
-    /// A unix socket path (`/run/user/1000/xpra/host-101`, `~/...`, `$XDG_RUNTIME_DIR/...` or
-    /// `socket:///path`).
-    Unix(PathBuf),
-    /// Plain xpra over TCP: `tcp://host[:port]/[display]` (port defaults to 14500).
-    Tcp {
-        /// Host name or address (no brackets).
-        host: String,
-        /// Port.
-        port: u16,
-        /// Display on that server, normalised to `:N`, if the path names one.
-        display: Option<String>,
-    },
-    /// xpra over TLS: `ssl://host[:port]/[display]` (port defaults to 443).
-    Ssl {
-        /// Host name or address (no brackets).
-        host: String,
-        /// Port.
-        port: u16,
-        /// Display, normalised to `:N`.
-        display: Option<String>,
-    },
-    /// xpra over WebSocket: `ws://host[:port]/path` (port defaults to 80).
-    Ws {
-        /// Host name or address (no brackets).
-        host: String,
-        /// Port.
-        port: u16,
-        /// HTTP request path (default `/`); xpra servers ignore it.
-        path: String,
-    },
-    /// xpra over WebSocket over TLS: `wss://host[:port]/path` (port defaults to 443).
-    Wss {
-        /// Host name or address (no brackets).
-        host: String,
-        /// Port.
-        port: u16,
-        /// HTTP request path (default `/`).
-        path: String,
-    },
-    /// xpra over SSH: `ssh://[user@]host[:port]/display` (port defaults to 22).
-    Ssh {
-        /// SSH login; `None` = the proxy's own.
-        user: Option<String>,
-        /// Host name or address (no brackets).
-        host: String,
-        /// Port.
-        port: u16,
-        /// Remote display, normalised to `:N`.
-        display: Option<String>,
-    },
+pub struct TargetUri {
+    /// Where to connect: the actors' own [`TargetAddress`], so that what the configuration
+    /// parsed is what the relay dials.
+    pub address: TargetAddress,
+    /// The display a `tcp://` or `ssl://` path names, normalised to `:N`. It is not part of
+    /// the address (the server on that port is the session) but is kept so the URI reads back
+    /// as written. An `ssh://` display is in the address: the remote `xpra _proxy` needs it.
+    pub display: Option<String>,
 }
 
-fn fmt_host(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
+impl TargetUri {
+    /// A unix socket target.
+    pub fn unix(path: impl Into<PathBuf>) -> TargetUri {
+        TargetUri {
+            address: TargetAddress::Unix { path: path.into() },
+            display: None,
+        }
     }
 }
 
@@ -485,7 +452,7 @@ impl FromStr for TargetUri {
         let s = raw.trim();
         // `~` and `$VAR` paths are expanded when the configuration is loaded.
         if s.starts_with(['/', '~', '$']) {
-            return Ok(TargetUri::Unix(PathBuf::from(s)));
+            return Ok(TargetUri::unix(s));
         }
         let Some((scheme, rest)) = s.split_once("://") else {
             return Err(ValueError::new(
@@ -496,7 +463,7 @@ impl FromStr for TargetUri {
         let scheme = scheme.to_ascii_lowercase();
         if scheme == "socket" || scheme == "unix" {
             return if rest.starts_with('/') {
-                Ok(TargetUri::Unix(PathBuf::from(rest)))
+                Ok(TargetUri::unix(rest))
             } else {
                 Err(ValueError::new(raw, "socket:// needs an absolute path"))
             };
@@ -538,77 +505,60 @@ impl FromStr for TargetUri {
         let (host, port) =
             split_host_port(hostport, Some(default_port)).map_err(|r| ValueError::new(raw, r))?;
         check_target_host(&host).map_err(|r| ValueError::new(raw, r))?;
-        Ok(match scheme.as_str() {
-            "tcp" => TargetUri::Tcp {
-                host,
-                port,
-                display: display_from_path(path, raw)?,
-            },
-            "ssl" => TargetUri::Ssl {
-                host,
-                port,
-                display: display_from_path(path, raw)?,
-            },
-            "ws" | "wss" => {
-                let path = if path.is_empty() {
-                    "/".to_owned()
-                } else {
-                    path.to_owned()
-                };
-                if scheme == "ws" {
-                    TargetUri::Ws { host, port, path }
-                } else {
-                    TargetUri::Wss { host, port, path }
-                }
+        let request_path = || {
+            if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path.to_owned()
             }
-            _ => TargetUri::Ssh {
-                user: user.map(str::to_owned),
-                host,
-                port,
-                display: display_from_path(path, raw)?,
-            },
-        })
+        };
+        let (address, display) = match scheme.as_str() {
+            "tcp" => (
+                TargetAddress::Tcp { host, port },
+                display_from_path(path, raw)?,
+            ),
+            "ssl" => (
+                TargetAddress::Ssl { host, port },
+                display_from_path(path, raw)?,
+            ),
+            "ws" => (
+                TargetAddress::Ws {
+                    host,
+                    port,
+                    path: request_path(),
+                },
+                None,
+            ),
+            "wss" => (
+                TargetAddress::Wss {
+                    host,
+                    port,
+                    path: request_path(),
+                },
+                None,
+            ),
+            _ => (
+                TargetAddress::Ssh {
+                    user: user.map(str::to_owned),
+                    host,
+                    port,
+                    display: display_from_path(path, raw)?,
+                },
+                None,
+            ),
+        };
+        Ok(TargetUri { address, display })
     }
 }
 
 impl fmt::Display for TargetUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = |d: &Option<String>| {
-            d.as_deref()
-                .map(|d| d.trim_start_matches(':'))
-                .unwrap_or("")
-                .to_owned()
-        };
-        match self {
-            TargetUri::Unix(p) => write!(f, "{}", p.display()),
-            TargetUri::Tcp {
-                host,
-                port,
-                display,
-            } => {
-                write!(f, "tcp://{}:{port}/{}", fmt_host(host), d(display))
-            }
-            TargetUri::Ssl {
-                host,
-                port,
-                display,
-            } => {
-                write!(f, "ssl://{}:{port}/{}", fmt_host(host), d(display))
-            }
-            TargetUri::Ws { host, port, path } => write!(f, "ws://{}:{port}{path}", fmt_host(host)),
-            TargetUri::Wss { host, port, path } => {
-                write!(f, "wss://{}:{port}{path}", fmt_host(host))
-            }
-            TargetUri::Ssh {
-                user,
-                host,
-                port,
-                display,
-            } => {
-                let user = user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
-                write!(f, "ssh://{user}{}:{port}/{}", fmt_host(host), d(display))
-            }
+        // The address ends in `/` for tcp:// and ssl://: the display number follows.
+        write!(f, "{}", self.address)?;
+        if let Some(d) = &self.display {
+            f.write_str(d.trim_start_matches(':'))?;
         }
+        Ok(())
     }
 }
 
@@ -1220,35 +1170,44 @@ mod tests {
         assert_eq!(parse_display("100").unwrap().to_string(), ":100");
         assert_eq!(
             parse_display("tcp://192.168.1.200:10100/").unwrap(),
-            Display::Remote(TargetUri::Tcp {
-                host: "192.168.1.200".into(),
-                port: 10100,
+            Display::Remote(TargetUri {
+                address: TargetAddress::Tcp {
+                    host: "192.168.1.200".into(),
+                    port: 10100,
+                },
                 display: None
             })
         );
         assert_eq!(
             parse_display("tcp://h:1/100").unwrap(),
-            Display::Remote(TargetUri::Tcp {
-                host: "h".into(),
-                port: 1,
+            Display::Remote(TargetUri {
+                address: TargetAddress::Tcp {
+                    host: "h".into(),
+                    port: 1,
+                },
                 display: Some(":100".into())
             })
         );
         assert_eq!(
             parse_display("tcp://h").unwrap(),
-            Display::Remote(TargetUri::Tcp {
-                host: "h".into(),
-                port: 14500,
+            Display::Remote(TargetUri {
+                address: TargetAddress::Tcp {
+                    host: "h".into(),
+                    port: 14500,
+                },
                 display: None
             })
         );
         assert_eq!(
             parse_display("ssh://u@h:22/100").unwrap(),
-            Display::Remote(TargetUri::Ssh {
-                user: Some("u".into()),
-                host: "h".into(),
-                port: 22,
-                display: Some(":100".into())
+            Display::Remote(TargetUri {
+                address: TargetAddress::Ssh {
+                    user: Some("u".into()),
+                    host: "h".into(),
+                    port: 22,
+                    display: Some(":100".into())
+                },
+                display: None
             })
         );
         assert_eq!(
@@ -1257,18 +1216,21 @@ mod tests {
         );
         assert_eq!(
             parse_display("/run/user/1000/xpra/host-101").unwrap(),
-            Display::Remote(TargetUri::Unix("/run/user/1000/xpra/host-101".into()))
+            Display::Remote(TargetUri::unix("/run/user/1000/xpra/host-101"))
         );
         assert_eq!(
             parse_display("socket:///run/x").unwrap(),
-            Display::Remote(TargetUri::Unix("/run/x".into()))
+            Display::Remote(TargetUri::unix("/run/x"))
         );
         assert_eq!(
             parse_display("ws://[::1]:8080/x").unwrap(),
-            Display::Remote(TargetUri::Ws {
-                host: "::1".into(),
-                port: 8080,
-                path: "/x".into()
+            Display::Remote(TargetUri {
+                address: TargetAddress::Ws {
+                    host: "::1".into(),
+                    port: 8080,
+                    path: "/x".into()
+                },
+                display: None
             })
         );
         assert_eq!(
@@ -1314,9 +1276,11 @@ mod tests {
         assert_eq!(t.display_name(), ":100");
         assert_eq!(
             t.uri,
-            TargetUri::Tcp {
-                host: "127.0.0.1".into(),
-                port: 14600,
+            TargetUri {
+                address: TargetAddress::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 14600,
+                },
                 display: None
             }
         );
@@ -1333,12 +1297,12 @@ mod tests {
         );
         let t: TargetSpec = ":101=/run/user/1000/xpra/host-101".parse().unwrap();
         assert_eq!(t.display, 101);
-        assert_eq!(
-            t.uri,
-            TargetUri::Unix("/run/user/1000/xpra/host-101".into())
-        );
+        assert_eq!(t.uri, TargetUri::unix("/run/user/1000/xpra/host-101"));
         let t: TargetSpec = "7=ssh://bob@example.org:2222/3".parse().unwrap();
-        assert!(matches!(t.uri, TargetUri::Ssh { port: 2222, .. }));
+        assert!(matches!(
+            t.uri.address,
+            TargetAddress::Ssh { port: 2222, .. }
+        ));
 
         assert_eq!(
             err::<TargetSpec>("x=tcp://h:1/"),

@@ -174,7 +174,7 @@ ssl-mode = "www"
     assert_eq!(c.tcp_auth.len(), 2);
     assert_eq!(c.tcp_auth[1].module, "hosts");
     assert_eq!(c.socket_dirs, vec![PathBuf::from("/run/user/$UID/xpra")]);
-    assert_eq!(c.target[1].uri, TargetUri::Unix("/home/alice/sock".into()));
+    assert_eq!(c.target[1].uri, TargetUri::unix("/home/alice/sock"));
     assert_eq!(c.login_timeout, Duration::from_millis(500));
     assert_eq!(c.max_packet_size, 64 << 20);
     assert_eq!(c.max_initial_packet_size, 1 << 20);

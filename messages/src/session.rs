@@ -61,14 +61,29 @@ pub enum TargetAddress {
     },
 }
 
+/// A host as it stands in a URI: an IPv6 address in brackets.
+fn uri_host(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
 impl fmt::Display for TargetAddress {
+    /// The URI form that parses back to the same address (`tcp://[::1]:14500/`,
+    /// `ssh://user@host:22/100`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TargetAddress::Unix { path } => write!(f, "{}", path.display()),
-            TargetAddress::Tcp { host, port } => write!(f, "tcp://{host}:{port}/"),
-            TargetAddress::Ssl { host, port } => write!(f, "ssl://{host}:{port}/"),
-            TargetAddress::Ws { host, port, path } => write!(f, "ws://{host}:{port}{path}"),
-            TargetAddress::Wss { host, port, path } => write!(f, "wss://{host}:{port}{path}"),
+            TargetAddress::Tcp { host, port } => write!(f, "tcp://{}:{port}/", uri_host(host)),
+            TargetAddress::Ssl { host, port } => write!(f, "ssl://{}:{port}/", uri_host(host)),
+            TargetAddress::Ws { host, port, path } => {
+                write!(f, "ws://{}:{port}{path}", uri_host(host))
+            }
+            TargetAddress::Wss { host, port, path } => {
+                write!(f, "wss://{}:{port}{path}", uri_host(host))
+            }
             TargetAddress::Ssh {
                 user,
                 host,
@@ -79,7 +94,13 @@ impl fmt::Display for TargetAddress {
                 if let Some(user) = user {
                     write!(f, "{user}@")?;
                 }
-                write!(f, "{host}:{port}/{}", display.as_deref().unwrap_or(""))
+                let display = display.as_deref().unwrap_or("");
+                write!(
+                    f,
+                    "{}:{port}/{}",
+                    uri_host(host),
+                    display.trim_start_matches(':')
+                )
             }
         }
     }

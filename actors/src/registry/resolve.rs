@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use xgate_config::{Display, TargetSpec, TargetUri};
+use xgate_config::{Display, TargetSpec};
 use xgate_messages::{SessionSource, SessionTarget, TargetAddress};
 
 use super::discovery::{DiscoveredSocket, SocketState};
@@ -19,50 +19,12 @@ pub const SOURCE_CONFIG: &str = "config";
 /// `source` of targets listed by a user database row (multifile, sqlite...).
 pub const SOURCE_LISTED: &str = "listed";
 
-/// The address of a parsed target URI. A display in a `tcp://`/`ssl://` path is not part of the
-/// address (the server at that port is the session); the [`SessionTarget::display`] keeps the
-/// string as written.
-pub fn target_address(uri: &TargetUri) -> TargetAddress {
-    match uri {
-        TargetUri::Unix(path) => TargetAddress::Unix { path: path.clone() },
-        TargetUri::Tcp { host, port, .. } => TargetAddress::Tcp {
-            host: host.clone(),
-            port: *port,
-        },
-        TargetUri::Ssl { host, port, .. } => TargetAddress::Ssl {
-            host: host.clone(),
-            port: *port,
-        },
-        TargetUri::Ws { host, port, path } => TargetAddress::Ws {
-            host: host.clone(),
-            port: *port,
-            path: path.clone(),
-        },
-        TargetUri::Wss { host, port, path } => TargetAddress::Wss {
-            host: host.clone(),
-            port: *port,
-            path: path.clone(),
-        },
-        TargetUri::Ssh {
-            user,
-            host,
-            port,
-            display,
-        } => TargetAddress::Ssh {
-            user: user.clone(),
-            host: host.clone(),
-            port: *port,
-            display: display.clone(),
-        },
-    }
-}
-
 /// A static target from the configuration (`target = "100=tcp://127.0.0.1:14600/;k=v"`): display
 /// `:N`, the URI's address, the options after the URI (a repeated key keeps its last value).
 pub fn static_target(spec: &TargetSpec) -> SessionTarget {
     SessionTarget {
         display: spec.display_name(),
-        address: target_address(&spec.uri),
+        address: spec.uri.address.clone(),
         options: spec.options.iter().cloned().collect(),
         env: BTreeMap::new(),
         source: SOURCE_CONFIG.to_owned(),
@@ -162,7 +124,7 @@ pub fn resolve(
                             }
                         }
                     }
-                    Ok(Display::Remote(uri)) => (written.to_owned(), target_address(&uri)),
+                    Ok(Display::Remote(uri)) => (written.to_owned(), uri.address),
                     Err(e) => {
                         tracing::warn!(target: "xgate::registry", display = %written, error = %e, "invalid display string in the user's session list, left out");
                         continue;
