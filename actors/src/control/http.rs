@@ -1,7 +1,8 @@
 //! The `bind-metrics` listener: a minimal HTTP/1.1 responder on its own TCP socket that answers
 //! `GET /metrics` (and `HEAD`) with [`super::metrics::render_metrics`]'s text, 404 for any other
-//! path, 405 for other methods, 400 for what is not HTTP. Requests are bounded (8 KiB of
-//! request line and headers, 5 s to send them); every answer closes the connection.
+//! path, 405 for other methods, 400 for what is not HTTP. Requests are read by the gateway's own
+//! bounded parser ([`crate::upgrade::http`]: 431 over 64 KiB of head, 408 after 5 s); every answer
+//! closes the connection.
 //!
 //! The shared port's HTTP layer serves the same text through [`super::metrics::collect`].
 
@@ -11,16 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use bytes::BytesMut;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tracing::{debug, info, warn};
 
 use super::{metrics, ControlHooks, LOG_TARGET};
 use crate::registry::SessionRegistry;
+use crate::upgrade::http::{closing_response, read_request, ParseError, ReadError, Request};
 
-/// Longest request head (request line and headers) read.
-pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// How long a client has to send its request head.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clients served at once; more wait in the listen backlog.
@@ -100,7 +101,7 @@ async fn accept_loop(
     }
 }
 
-/// What a request head asks for.
+/// What a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     /// `GET /metrics`.
@@ -111,26 +112,11 @@ pub enum Route {
     NotFound,
     /// Another method.
     MethodNotAllowed,
-    /// Not an HTTP request.
-    BadRequest,
 }
 
-/// Routes a request head (the bytes up to the blank line).
-pub fn route(head: &[u8]) -> Route {
-    let Ok(text) = std::str::from_utf8(head) else {
-        return Route::BadRequest;
-    };
-    let line = text.lines().next().unwrap_or("");
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Route::BadRequest;
-    };
-    if parts.next().is_some() || !version.starts_with("HTTP/1.") {
-        return Route::BadRequest;
-    }
-    let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
+/// Routes a parsed request (the head was checked by the gateway's own HTTP parser).
+pub fn route(req: &Request) -> Route {
+    match (req.method.as_str(), req.path()) {
         ("GET", "/metrics") => Route::Metrics,
         ("HEAD", "/metrics") => Route::MetricsHead,
         ("GET" | "HEAD", _) => Route::NotFound,
@@ -138,36 +124,10 @@ pub fn route(head: &[u8]) -> Route {
     }
 }
 
-fn response(status: &str, content_type: &str, body: &str, head_only: bool) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if !head_only {
-        out.extend_from_slice(body.as_bytes());
-    }
-    out
-}
-
-/// Reads the request head: up to the blank line, at most [`MAX_REQUEST_HEAD`] bytes.
-async fn read_head(stream: &mut tokio::net::TcpStream) -> Result<Vec<u8>, &'static str> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            buf.truncate(end);
-            return Ok(buf);
-        }
-        if buf.len() >= MAX_REQUEST_HEAD {
-            return Err("431 Request Header Fields Too Large");
-        }
-        let n = stream.read(&mut chunk).await.map_err(|_| "")?;
-        if n == 0 {
-            return Err("");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+/// A plain-text answer that must not be cached (the figures change with every request).
+fn text_response(status: (u16, &str), content_type: &str, body: &str, head_only: bool) -> Vec<u8> {
+    let no_store = [("Cache-Control".to_owned(), "no-store".to_owned())];
+    closing_response(status, content_type, body, &no_store, head_only)
 }
 
 async fn serve(
@@ -175,52 +135,45 @@ async fn serve(
     registry: Addr<SessionRegistry>,
     hooks: Rc<dyn ControlHooks>,
 ) {
-    let head = match tokio::time::timeout(REQUEST_TIMEOUT, read_head(&mut stream)).await {
-        Ok(Ok(h)) => h,
-        Ok(Err("")) => return,
-        Ok(Err(status)) => {
-            let _ = stream
-                .write_all(&response(
-                    status,
-                    "text/plain",
-                    "request too large\n",
-                    false,
-                ))
-                .await;
-            return;
+    let mut buf = BytesMut::with_capacity(1024);
+    let answer = match read_request(&mut stream, &mut buf, REQUEST_TIMEOUT).await {
+        Ok(Some(req)) => match route(&req) {
+            r @ (Route::Metrics | Route::MetricsHead) => {
+                let tree = hooks.tree().await;
+                let encoder = hooks.encoder().await;
+                let text = metrics::collect(&registry, tree, encoder.as_ref()).await;
+                text_response(
+                    (200, "OK"),
+                    metrics::CONTENT_TYPE,
+                    &text,
+                    r == Route::MetricsHead,
+                )
+            }
+            Route::NotFound => {
+                text_response((404, "Not Found"), "text/plain", "not found\n", false)
+            }
+            Route::MethodNotAllowed => text_response(
+                (405, "Method Not Allowed"),
+                "text/plain",
+                "only GET /metrics\n",
+                false,
+            ),
+        },
+        // Closed (or failed) before a request: nothing to answer.
+        Ok(None) | Err(ReadError::Io(_)) => return,
+        Err(ReadError::Timeout) => {
+            text_response((408, "Request Timeout"), "text/plain", "timeout\n", false)
         }
-        Err(_) => {
-            let _ = stream
-                .write_all(&response(
-                    "408 Request Timeout",
-                    "text/plain",
-                    "timeout\n",
-                    false,
-                ))
-                .await;
-            return;
-        }
-    };
-    let answer = match route(&head) {
-        Route::Metrics | Route::MetricsHead => {
-            let tree = hooks.tree().await;
-            let encoder = hooks.encoder().await;
-            let text = metrics::collect(&registry, tree, encoder.as_ref()).await;
-            response(
-                "200 OK",
-                metrics::CONTENT_TYPE,
-                &text,
-                route(&head) == Route::MetricsHead,
-            )
-        }
-        Route::NotFound => response("404 Not Found", "text/plain", "not found\n", false),
-        Route::MethodNotAllowed => response(
-            "405 Method Not Allowed",
+        Err(ReadError::Parse(ParseError::TooLarge)) => text_response(
+            (431, "Request Header Fields Too Large"),
             "text/plain",
-            "only GET /metrics\n",
+            "request too large\n",
             false,
         ),
-        Route::BadRequest => response("400 Bad Request", "text/plain", "bad request\n", false),
+        Err(ReadError::Parse(e)) => {
+            debug!(target: LOG_TARGET, "bad metrics request: {e}");
+            text_response((400, "Bad Request"), "text/plain", "bad request\n", false)
+        }
     };
     let _ = tokio::time::timeout(REQUEST_TIMEOUT, stream.write_all(&answer)).await;
     let _ = stream.shutdown().await;
@@ -229,16 +182,45 @@ async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upgrade::http::parse_request;
+
+    fn route_of(head: &[u8]) -> Route {
+        let (req, _) = parse_request(head)
+            .expect("a valid head")
+            .expect("a complete head");
+        route(&req)
+    }
 
     #[test]
     fn routes() {
-        assert_eq!(route(b"GET /metrics HTTP/1.1\r\nHost: x"), Route::Metrics);
-        assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0"), Route::Metrics);
-        assert_eq!(route(b"HEAD /metrics HTTP/1.1"), Route::MetricsHead);
-        assert_eq!(route(b"GET / HTTP/1.1"), Route::NotFound);
-        assert_eq!(route(b"POST /metrics HTTP/1.1"), Route::MethodNotAllowed);
-        assert_eq!(route(b"hello"), Route::BadRequest);
-        assert_eq!(route(b"GET /metrics SSH-2.0"), Route::BadRequest);
-        assert_eq!(route(&[0xff, 0xfe]), Route::BadRequest);
+        assert_eq!(
+            route_of(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Route::Metrics
+        );
+        assert_eq!(
+            route_of(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"),
+            Route::Metrics
+        );
+        assert_eq!(
+            route_of(b"HEAD /metrics HTTP/1.1\r\n\r\n"),
+            Route::MetricsHead
+        );
+        assert_eq!(route_of(b"GET / HTTP/1.1\r\n\r\n"), Route::NotFound);
+        assert_eq!(
+            route_of(b"POST /metrics HTTP/1.1\r\n\r\n"),
+            Route::MethodNotAllowed
+        );
+    }
+
+    #[test]
+    fn answers_keep_their_length_and_are_not_cached() {
+        let full = text_response((200, "OK"), "text/plain", "abc\n", false);
+        let head = text_response((200, "OK"), "text/plain", "abc\n", true);
+        let full = String::from_utf8(full).expect("ascii");
+        let head = String::from_utf8(head).expect("ascii");
+        assert!(full.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(full.contains("Content-Length: 4\r\n") && head.contains("Content-Length: 4\r\n"));
+        assert!(full.contains("Cache-Control: no-store\r\n"));
+        assert!(full.ends_with("\r\n\r\nabc\n") && head.ends_with("\r\n\r\n"));
     }
 }

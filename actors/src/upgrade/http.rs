@@ -65,8 +65,27 @@ pub fn simple_response(
     body: &str,
     extra: &[(String, String)],
 ) -> Vec<u8> {
+    closing_response(
+        (status, reason),
+        "text/plain; charset=utf-8",
+        body,
+        extra,
+        false,
+    )
+}
+
+/// A complete response after which the connection closes: `status` is the code and its reason
+/// phrase, `extra` further headers; `head_only` (a `HEAD` request) leaves the body out but keeps
+/// its length.
+pub fn closing_response(
+    (status, reason): (u16, &str),
+    content_type: &str,
+    body: &str,
+    extra: &[(String, String)],
+    head_only: bool,
+) -> Vec<u8> {
     let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n\
          Content-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
@@ -74,7 +93,9 @@ pub fn simple_response(
         out.push_str(&format!("{k}: {v}\r\n"));
     }
     out.push_str("\r\n");
-    out.push_str(body);
+    if !head_only {
+        out.push_str(body);
+    }
     out.into_bytes()
 }
 
