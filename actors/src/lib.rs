@@ -19,3 +19,4 @@ pub mod relay;
 pub mod ssh;
 pub mod upgrade;
 pub mod users;
+mod write_through;

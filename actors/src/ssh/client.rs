@@ -342,23 +342,7 @@ impl AsyncRead for SshTarget {
     }
 }
 
-impl AsyncWrite for SshTarget {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
+crate::write_through::write_through!(stream, impl AsyncWrite for SshTarget);
 
 /// A stream whose reads start at the first plausible xpra packet header: bytes before it (a
 /// remote shell's greeting) are dropped and logged, at most [`MAX_JUNK`] of them.
@@ -459,23 +443,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for SkipJunk<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for SkipJunk<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+crate::write_through::write_through!(inner, impl<S: AsyncWrite + Unpin> AsyncWrite for SkipJunk<S>);
 
 #[cfg(test)]
 mod tests {
