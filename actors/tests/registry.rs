@@ -27,7 +27,7 @@ const HOST: &str = "testhost";
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 fn uid() -> u32 {
-    discovery::process_uid().expect("/proc/self is readable")
+    xgate_actors::users::process_uid().expect("/proc/self is readable")
 }
 
 /// Binds a real listener at `path` (creating parent dirs) and keeps it.

@@ -19,46 +19,29 @@ pub struct Expander {
     vars: BTreeMap<String, String>,
 }
 
-/// (uid, gid) of this process, read from the owner of `/proc/self` (no unsafe code needed).
-fn process_ids() -> Option<(u32, u32)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata("/proc/self").ok()?;
-    Some((m.uid(), m.gid()))
-}
-
-/// Name and home of `uid` from `/etc/passwd`.
-fn passwd_entry(uid: u32) -> Option<(String, String)> {
-    let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    text.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid))
-            .then(|| (f[0].to_owned(), f[5].to_owned()))
-    })
-}
-
 impl Expander {
     /// Builds the variables from an environment snapshot (normally `std::env::vars()`) and the
     /// process's own uid and gid.
     pub fn from_env<I: IntoIterator<Item = (String, String)>>(env: I) -> Self {
         let mut vars: BTreeMap<String, String> = env.into_iter().collect();
-        let ids = process_ids();
+        let ids = crate::accounts::process_ids();
         if let Some((uid, gid)) = ids {
             vars.insert("UID".into(), uid.to_string());
             vars.insert("GID".into(), gid.to_string());
         }
-        let pw = ids.and_then(|(uid, _)| passwd_entry(uid));
+        let pw = ids.and_then(|(uid, _)| crate::accounts::by_uid(uid));
         if !vars.contains_key("USER") {
             let user = vars
                 .get("LOGNAME")
                 .cloned()
-                .or_else(|| pw.as_ref().map(|p| p.0.clone()));
+                .or_else(|| pw.as_ref().map(|p| p.name.clone()));
             if let Some(u) = user {
                 vars.insert("USER".into(), u);
             }
         }
         if !vars.contains_key("HOME") {
-            if let Some((_, home)) = &pw {
-                vars.insert("HOME".into(), home.clone());
+            if let Some(account) = &pw {
+                vars.insert("HOME".into(), account.home.to_string_lossy().into_owned());
             }
         }
         let mut e = Expander { vars };

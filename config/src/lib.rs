@@ -35,6 +35,7 @@
 //! `$GID`, `$XDG_RUNTIME_DIR`, `$XDG_STATE_HOME` and `$STATE_DIR` (the `state-dir` value).
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 mod actor;
 mod config;
 mod de;

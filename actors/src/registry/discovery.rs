@@ -16,6 +16,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::net::UnixStream;
 
+use crate::users;
+
 /// How long a probe may wait for `connect()`, as xpra's `get_server_state(path, timeout=5)`.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -80,36 +82,23 @@ pub fn socket_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// This process's effective uid, read from the owner of `/proc/self` (no unsafe code needed).
-pub fn process_uid() -> Option<u32> {
-    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
-}
-
-/// Name and home directory of `uid`, from `/etc/passwd`.
-fn passwd_entry(uid: u32) -> Option<(String, String)> {
-    let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    text.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid))
-            .then(|| (f[0].to_owned(), f[5].to_owned()))
-    })
-}
-
 /// Expands the configured socket dirs for `uid` (`$UID`, `$XDG_RUNTIME_DIR` → `/run/user/<uid>`,
 /// `~` and `$HOME` → that uid's home, `$USER`) and removes duplicates, keeping the first
 /// occurrence. Two spellings of one existing directory (a symlink such as `/var/run` → `/run`)
 /// count as one. A dir that still holds an unexpanded `~` or `$` (an unknown home, say) is left
 /// out.
 pub fn expand_socket_dirs(dirs: &[String], uid: u32) -> Vec<PathBuf> {
-    let own = process_uid() == Some(uid);
+    let own = users::process_uid() == Some(uid);
     let mut vars = vec![("UID".to_owned(), uid.to_string())];
-    let pw = passwd_entry(uid);
+    let pw = users::by_uid(uid);
     let env_home = std::env::var("HOME").ok().filter(|_| own);
-    if let Some(home) = env_home.or_else(|| pw.as_ref().map(|p| p.1.clone())) {
+    if let Some(home) =
+        env_home.or_else(|| pw.as_ref().map(|a| a.home.to_string_lossy().into_owned()))
+    {
         vars.push(("HOME".to_owned(), home));
     }
-    if let Some((user, _)) = &pw {
-        vars.push(("USER".to_owned(), user.clone()));
+    if let Some(account) = &pw {
+        vars.push(("USER".to_owned(), account.name.clone()));
     }
     if let Some(xdg) = std::env::var("XDG_RUNTIME_DIR").ok().filter(|_| own) {
         vars.push(("XDG_RUNTIME_DIR".to_owned(), xdg));
@@ -300,7 +289,7 @@ mod tests {
     #[test]
     fn runtime_dir_of_another_uid() {
         // a uid that is not this process's: no environment leaks in
-        let uid = process_uid().map_or(4243, |u| u.wrapping_add(4243));
+        let uid = users::process_uid().map_or(4243, |u| u.wrapping_add(4243));
         let out = expand_socket_dirs(&["$XDG_RUNTIME_DIR/xpra".to_owned()], uid);
         assert_eq!(out, vec![PathBuf::from(format!("/run/user/{uid}/xpra"))]);
     }

@@ -177,7 +177,7 @@ impl Actor for SessionRegistry {
 /// Looks up a user's sessions: the socket scan when the source needs it, then [`resolve::resolve`].
 pub async fn lookup_sessions(config: &RegistryConfig, msg: &LookupSessions) -> Vec<SessionTarget> {
     let sockets = if resolve::needs_scan(&msg.source) {
-        match msg.user.uid.or_else(discovery::process_uid) {
+        match msg.user.uid.or_else(crate::users::process_uid) {
             Some(uid) => {
                 let dirs = discovery::expand_socket_dirs(&config.socket_dirs, uid);
                 let hostname = config
