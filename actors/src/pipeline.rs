@@ -34,6 +34,9 @@ pub struct Upgraded {
     /// sends no challenge (real xpra clients expect none over SSH) and only looks up the
     /// user's sessions. `None` for every other transport.
     pub ssh_user: Option<String>,
+    /// A new session to start before choosing one: SSH's `xpra _proxy_start` (a hello's
+    /// `start-new-session` is read from the hello itself). `None` for everything else.
+    pub start: Option<crate::registry::start::StartRequest>,
 }
 
 /// An authenticated client with its session chosen, for the connections supervisor to start a

@@ -206,6 +206,19 @@ pub struct Config {
     /// Whether clients may send xpra's `stop` request to the proxy itself.
     #[serde(deserialize_with = "de::one")]
     pub allow_stop: bool,
+    /// xpra's `proxy-start-sessions`: whether a client may have the gateway start a new session
+    /// (`xpra start tcp://gateway/...`, the hello's `start-new-session`, SSH's `_proxy_start`).
+    /// Sessions start as the user the gateway runs as, so only for that user. Off by default:
+    /// starting programs for a client is a decision for the operator.
+    #[serde(deserialize_with = "de::one")]
+    pub proxy_start_sessions: bool,
+    /// The xpra the gateway starts sessions with: the executable, then fixed options placed
+    /// before the subcommand's own (`/usr/bin/xpra --mdns=no`), split on whitespace.
+    #[serde(deserialize_with = "de::one")]
+    pub proxy_start_command: String,
+    /// How long a started session may take to answer on its socket.
+    #[serde(deserialize_with = "de::duration")]
+    pub proxy_start_timeout: Duration,
     /// Debug categories (`-d auth,network`); see [`Config::debug_filter`].
     #[serde(deserialize_with = "de::debug")]
     pub debug: Vec<DebugCategory>,
@@ -274,6 +287,9 @@ impl Default for Config {
             uid: None,
             gid: None,
             allow_stop: false,
+            proxy_start_sessions: false,
+            proxy_start_command: "xpra".to_owned(),
+            proxy_start_timeout: Duration::from_secs(60),
             debug: Vec::new(),
             reencode: ReencodeMode::No,
             video_encoders: DEFAULT_VIDEO_ENCODERS
@@ -448,6 +464,12 @@ impl Config {
                     ));
                 }
             }
+        }
+        if self.proxy_start_command.split_whitespace().next().is_none() {
+            return Err(self.invalid(
+                "proxy-start-command",
+                "empty: name the xpra executable, e.g. \"xpra\" or \"/usr/bin/xpra\"",
+            ));
         }
         let mut paths = HashSet::new();
         for b in &self.bind {

@@ -86,6 +86,9 @@ pub const OPTIONS: &[(&str, OptionKind)] = &[
     ("debug", OptionKind::List),
     ("video-encoders", OptionKind::List),
     ("reencode", OptionKind::Scalar),
+    ("proxy-start-sessions", OptionKind::Flag),
+    ("proxy-start-command", OptionKind::Scalar),
+    ("proxy-start-timeout", OptionKind::Scalar),
 ];
 
 /// `XGATE_*` variables that are not options and are left alone: `XGATE_CONFIG` (the config

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, info, warn};
-use xgate_messages::{GatewayEvent, LookupSessions, UserIdentity};
+use xgate_messages::{GatewayEvent, LookupSessions, SessionTarget, UserIdentity};
 use xgate_protocol::{PacketEncoder, Value};
 
 use super::backends::{Backend, CheckContext, Grant, Role};
@@ -18,6 +18,7 @@ use crate::conn::{writer_for_hello, ConnError, PacketConn};
 use crate::gateway::json_to_value;
 use crate::pipeline::{Authenticated, Upgraded};
 use crate::registry;
+use crate::registry::start::{wait_for_session, StartError, StartRequest, Starter};
 
 /// What the handshake shares with every other: settings, limits, the salt ledger and its peers.
 pub struct Shared {
@@ -33,6 +34,8 @@ pub struct Shared {
     pub relays: actix::Recipient<Authenticated>,
     /// Asks the gateway to stop (an allowed `stop` request).
     pub shutdown: actix::Recipient<super::StopGateway>,
+    /// Starts sessions clients ask for, one display number each.
+    pub starter: Starter,
 }
 
 /// How long a refused client may take to close after its `disconnect` before the gateway
@@ -67,6 +70,7 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
         stream,
         permit,
         ssh_user,
+        start,
     } = upgraded;
     let peer_key = info.peer.limit_key();
     let banned = lock(&shared.by_address).banned_for(&peer_key, Instant::now());
@@ -117,15 +121,6 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
     .await
     {
         Ok((hello, grant)) => {
-            let requested = requested_display(&hello, &info);
-            let sessions = shared
-                .registry
-                .send(LookupSessions {
-                    user: grant.user.clone(),
-                    source: grant.sessions.clone(),
-                })
-                .await
-                .unwrap_or_default();
             if grant.user.uid == Some(0) {
                 warn!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "refused: sessions mapped to uid 0");
                 finish(
@@ -136,7 +131,7 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
                 .await;
                 return;
             }
-            match registry::choose(&sessions, requested.as_deref()).cloned() {
+            match session_for(&shared, &settings, &info, &mut conn, &hello, &grant, start).await {
                 Ok(target) => {
                     info!(target: "xgate::auth", id = %info.id, peer = %info.peer, user = %grant.user.username, display = %target.display, "authenticated");
                     conn.set_max_size(settings.max_packet_size);
@@ -149,19 +144,87 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
                         permit,
                     });
                 }
-                Err(e) => {
-                    info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "session not found: {e}");
-                    finish(
-                        conn,
-                        delay,
-                        refuse("session not found error", e.to_string()),
-                    )
-                    .await;
-                }
+                Err(refusal) => finish(conn, delay, refusal).await,
             }
         }
         Err(refusal) => finish(conn, delay, refusal).await,
     }
+}
+
+/// The session an authenticated client goes to: a new one when it asked for one (the hello's
+/// `start-new-session`, SSH's `_proxy_start`) or has none at all and the gateway may start one,
+/// as xpra's proxy does; otherwise its choice among its sessions. A client that asked not to
+/// connect (`connect: False`, `xpra start --attach=no`) is told the new display and let go.
+async fn session_for(
+    shared: &Shared,
+    settings: &AuthSettings,
+    info: &xgate_messages::ConnectionInfo,
+    conn: &mut PacketConn,
+    hello: &Value,
+    grant: &Grant,
+    ssh_start: Option<StartRequest>,
+) -> Result<SessionTarget, Refusal> {
+    let requested = requested_display(hello, info);
+    let sessions = shared
+        .registry
+        .send(LookupSessions {
+            user: grant.user.clone(),
+            source: grant.sessions.clone(),
+        })
+        .await
+        .unwrap_or_default();
+    let start_refused = |e: StartError| {
+        warn!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "no session started: {e}");
+        refuse(e.reason(), e.to_string())
+    };
+    let asked = match (ssh_start, hello.get("start-new-session")) {
+        (Some(r), _) => Some(r),
+        (None, Some(sns)) => Some(StartRequest::from_hello(sns).map_err(start_refused)?),
+        (None, None) => None,
+    };
+    // xpra's proxy starts a session for a client that has none, when it may.
+    let request = asked.or_else(|| {
+        (sessions.is_empty() && settings.start.enabled).then(|| {
+            StartRequest::for_display(
+                requested
+                    .as_deref()
+                    .and_then(|d| d.trim_start_matches(':').parse().ok()),
+            )
+        })
+    });
+    let Some(request) = request else {
+        return registry::choose(&sessions, requested.as_deref())
+            .cloned()
+            .map_err(|e| {
+                info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "session not found: {e}");
+                refuse(registry::SESSION_NOT_FOUND, e.to_string())
+            });
+    };
+    let display = shared
+        .starter
+        .start(&settings.start, &request, &grant.user, &sessions)
+        .await
+        .map_err(start_refused)?;
+    let target = wait_for_session(
+        &shared.registry,
+        &grant.user,
+        display,
+        settings.start.timeout,
+    )
+    .await
+    .map_err(start_refused)?;
+    if hello.get("connect").and_then(Value::as_bool) == Some(false) {
+        info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, display = %target.display, "session started for a client that does not attach");
+        return reply(
+            conn,
+            Value::dict([
+                ("display", Value::from(target.display.as_str())),
+                ("mode", Value::from(request.mode.name())),
+            ]),
+        )
+        .await;
+    }
+    Ok(target)
 }
 
 /// Ends a refused handshake: the failure delay, the `disconnect`, then a clean close.

@@ -64,6 +64,8 @@ pub struct AuthSettings {
     pub failure_limits: (u32, Duration, Duration),
     /// The gateway's own identity, for one-shot replies.
     pub identity: GatewayIdentity,
+    /// `proxy-start-sessions` and its command: whether and how clients' sessions start.
+    pub start: crate::registry::start::StartSettings,
 }
 
 impl AuthSettings {
@@ -116,6 +118,7 @@ impl AuthSettings {
             max_packet_size: u32::try_from(cfg.max_packet_size).unwrap_or(u32::MAX),
             compression_level: cfg.compression_level,
             allow_stop: cfg.allow_stop,
+            start: crate::registry::start::StartSettings::from_config(cfg),
             failure_limits: (
                 cfg.max_auth_failures,
                 cfg.auth_failure_window,
@@ -165,6 +168,7 @@ impl Authenticator {
                 registry,
                 relays,
                 shutdown,
+                starter: crate::registry::start::Starter::default(),
             }),
             settings: Arc::new(settings),
         }

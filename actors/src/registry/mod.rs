@@ -7,6 +7,7 @@
 //! - [`resolve`]: a [`SessionSource`] (socket scan, or a user database's list of displays and
 //!   URIs) to [`SessionTarget`]s, plus the static targets from the configuration;
 //! - [`choose`](mod@choose): the display choice for a client's request, with xpra's error texts (§4.1, §4.3);
+//! - [`start`]: new sessions started on a client's request (`proxy-start-sessions`);
 //! - [`table`]: the connection table and the counters kept from [`GatewayEvent`]s.
 //!
 //! Lookups scan the filesystem on tokio's blocking pool and probe sockets asynchronously, so the
@@ -15,6 +16,7 @@
 pub mod choose;
 pub mod discovery;
 pub mod resolve;
+pub mod start;
 pub mod table;
 
 use std::sync::Arc;

@@ -14,6 +14,8 @@
 /// line of `command -v xpra` verbatim as the program of its proxy command.
 const XPRA_PATH: &str = "xpra\n";
 
+use crate::registry::start::{StartMode, StartRequest};
+
 /// What an exec request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecRequest {
@@ -29,11 +31,18 @@ pub enum ExecRequest {
         /// The display named on the command line (`:100`, `101`), if any.
         display: Option<String>,
     },
-    /// A proxy subcommand that would start a session (`_proxy_start`, `_proxy_start_desktop`,
-    /// `_proxy_shadow_start`, `_proxy_run`, ...): not served.
-    StartRefused {
+    /// `xpra _proxy_start [DISPLAY] [--OPTION=VALUE ...]` (or `_proxy_start_desktop`,
+    /// `_proxy_shadow_start`): start a session, then relay the channel to it.
+    Start {
+        /// What to start, with the options a client may set.
+        request: StartRequest,
+    },
+    /// Another proxy subcommand (`_proxy_run`, ...), or a start whose arguments are invalid.
+    Refused {
         /// The subcommand.
         subcommand: String,
+        /// Why, for the client's stderr.
+        why: String,
     },
     /// Anything else: refused like a command that does not exist.
     Unknown,
@@ -83,9 +92,7 @@ pub fn parse(command: &str) -> ExecRequest {
         }
         let subcommand = words[at];
         if subcommand != "_proxy" {
-            return ExecRequest::StartRefused {
-                subcommand: subcommand.to_string(),
-            };
+            return start(subcommand, &words[at + 1..]);
         }
         let display = words[at + 1..]
             .iter()
@@ -94,6 +101,25 @@ pub fn parse(command: &str) -> ExecRequest {
         return ExecRequest::Proxy { display };
     }
     ExecRequest::Unknown
+}
+
+/// A start subcommand with its arguments, or its refusal.
+fn start(subcommand: &str, args: &[&str]) -> ExecRequest {
+    let refused = |why: String| ExecRequest::Refused {
+        subcommand: subcommand.to_owned(),
+        why,
+    };
+    let Some(mode) = StartMode::from_proxy_subcommand(subcommand) else {
+        return refused(format!(
+            "'{subcommand}' is not supported: this SSH server runs only `xpra _proxy [DISPLAY]` \
+             and `xpra _proxy_start [DISPLAY] [OPTIONS]`"
+        ));
+    };
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    match StartRequest::from_proxy_args(mode, &args) {
+        Ok(request) => ExecRequest::Start { request },
+        Err(e) => refused(e.to_string()),
+    }
 }
 
 /// The canned probes, matched on the exact command line.
@@ -273,35 +299,55 @@ mod tests {
 
     /// §2.5: commands that would start a session are refused, in every form.
     #[test]
-    fn start_commands_are_refused() {
-        let refused = |s: &str| ExecRequest::StartRefused {
-            subcommand: s.to_string(),
+    fn start_commands_become_start_requests() {
+        let start = |text: &str| match parse(text) {
+            ExecRequest::Start { request } => request,
+            other => panic!("{text}: {other:?}"),
         };
-        assert_eq!(
-            parse(r#"xpra "_proxy_start" ":102" "--start=xterm""#),
-            refused("_proxy_start")
+        let r = start(r#"xpra "_proxy_start" ":102" "--start=xterm""#);
+        assert_eq!((r.mode, r.display), (StartMode::Start, Some(102)));
+        assert_eq!(r.options, vec![("start".to_owned(), "xterm".to_owned())]);
+        let r = start(
+            r#""/usr/bin/xpra" "_proxy_start" ":102" "--env=SSH_AGENT_UUID=x" "--resize-display=1280x1024" "--packet-encoders=rencodeplus" "--start=xterm""#,
         );
+        assert_eq!(r.display, Some(102));
+        assert_eq!(r.ignored, vec!["packet-encoders".to_owned()]);
+        let r = start(
+            r#"sh -c 'if command -v "xpra" > /dev/null 2>&1; then xpra _proxy_start ":102" "--ssh=ssh -i KEY -o X=y" "--start=xterm";else exit 1; fi'"#,
+        );
+        assert_eq!(r.options, vec![("start".to_owned(), "xterm".to_owned())]);
+        assert_eq!(r.ignored, vec!["ssh".to_owned()]);
         assert_eq!(
-            parse(
-                r#""/usr/bin/xpra" "_proxy_start" ":102" "--env=SSH_AGENT_UUID=x" "--resize-display=1280x1024" "--packet-encoders=rencodeplus" "--start=xterm""#
+            start(r#"xpra "_proxy_start_desktop" ":3""#).mode,
+            StartMode::StartDesktop
+        );
+        let r = start(r#"xpra "_proxy_shadow_start""#);
+        assert_eq!((r.mode, r.display), (StartMode::Shadow, None));
+    }
+
+    #[test]
+    fn other_proxy_subcommands_and_bad_starts_are_refused() {
+        for (text, sub, why) in [
+            (
+                r#"xpra "_proxy_run" ":5""#,
+                "_proxy_run",
+                "is not supported",
             ),
-            refused("_proxy_start")
-        );
-        assert_eq!(
-            parse(
-                r#"sh -c 'if command -v "xpra" > /dev/null 2>&1; then xpra _proxy_start ":102" "--ssh=ssh -i KEY -o X=y" "--start=xterm";else exit 1; fi'"#
+            (r#"xpra _proxy_start ":x""#, "_proxy_start", "is not :N"),
+            (
+                r#"xpra _proxy_start :1 :2"#,
+                "_proxy_start",
+                "unexpected argument",
             ),
-            refused("_proxy_start")
-        );
-        assert_eq!(
-            parse(r#"xpra "_proxy_start_desktop" ":3""#),
-            refused("_proxy_start_desktop")
-        );
-        assert_eq!(
-            parse(r#"xpra "_proxy_shadow_start""#),
-            refused("_proxy_shadow_start")
-        );
-        assert_eq!(parse(r#"xpra "_proxy_run" ":5""#), refused("_proxy_run"));
+        ] {
+            match parse(text) {
+                ExecRequest::Refused { subcommand, why: w } => {
+                    assert_eq!(subcommand, sub, "{text}");
+                    assert!(w.contains(why), "{text}: {w}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 
     /// Anything else is refused, including `_proxy` behind a program that is not xpra.

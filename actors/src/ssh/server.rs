@@ -38,6 +38,7 @@ use super::{keys, SshSettings, MAX_CHANNELS_PER_CONNECTION, MAX_OPEN_CHANNELS};
 use crate::auth::ssh::{SshLogin, SshProof};
 use crate::listener::ConnectionPermit;
 use crate::pipeline::Upgraded;
+use crate::registry::start::StartRequest;
 
 /// SSH's `exit-status` for a command that does not exist, as a shell reports it.
 const NOT_FOUND: u32 = 127;
@@ -210,8 +211,15 @@ impl SshConnection {
             .unwrap_or(false)
     }
 
-    /// `xpra _proxy [DISPLAY]`: the channel becomes this connection's xpra stream.
-    fn proxy(&mut self, channel: ChannelId, display: Option<String>, session: &mut Session) {
+    /// `xpra _proxy [DISPLAY]`: the channel becomes this connection's xpra stream. With
+    /// `start` (`_proxy_start`), the handshake starts that session first.
+    fn proxy(
+        &mut self,
+        channel: ChannelId,
+        display: Option<String>,
+        start: Option<StartRequest>,
+        session: &mut Session,
+    ) {
         let (Some(user), Some(permit)) = (self.user.clone(), self.permit.take()) else {
             self.fail(
                 channel,
@@ -233,6 +241,7 @@ impl SshConnection {
             stream: Box::new(ch.into_stream()),
             permit,
             ssh_user: Some(user),
+            start,
         });
     }
 }
@@ -339,16 +348,15 @@ impl Handler for SshConnection {
                 }
                 self.finish(channel, status, session);
             }
-            ExecRequest::Proxy { display } => self.proxy(channel, display, session),
-            ExecRequest::StartRefused { subcommand } => self.fail(
-                channel,
-                1,
-                &format!(
-                    "'{subcommand}' is not supported: this gateway cannot start sessions, \
-                     only attach to running ones (xpra _proxy)"
-                ),
-                session,
-            ),
+            ExecRequest::Proxy { display } => self.proxy(channel, display, None, session),
+            ExecRequest::Start { request } => {
+                let display = request.display.map(|n| format!(":{n}"));
+                self.proxy(channel, display, Some(request), session)
+            }
+            ExecRequest::Refused { subcommand, why } => {
+                info!(target: "xgate::ssh", id = %self.info.id, %subcommand, "exec refused: {why}");
+                self.fail(channel, 1, &why, session)
+            }
             ExecRequest::Unknown => {
                 info!(target: "xgate::ssh", id = %self.info.id, %command, "exec refused");
                 self.fail(

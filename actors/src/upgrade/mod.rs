@@ -334,6 +334,7 @@ impl Conn {
             stream,
             permit: self.permit,
             ssh_user: None,
+            start: None,
         });
     }
 
