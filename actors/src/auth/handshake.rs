@@ -121,6 +121,16 @@ pub async fn run(shared: Arc<Shared>, settings: Arc<AuthSettings>, upgraded: Upg
     .await
     {
         Ok((hello, grant)) => {
+            // A one-shot request is the gateway's to answer, except over an SSH `_proxy_start`:
+            // that channel is a pipe to the new session, which answers it (as with xpra).
+            if let Some(request) = request_of(&hello).filter(|_| start.is_none()) {
+                let refusal = answer_request(
+                    &shared, &settings, &info, &mut conn, &hello, &grant, &request,
+                )
+                .await;
+                finish(conn, delay, refusal).await;
+                return;
+            }
             if grant.user.uid == Some(0) {
                 warn!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "refused: sessions mapped to uid 0");
                 finish(
@@ -214,12 +224,18 @@ async fn session_for(
     .await
     .map_err(start_refused)?;
     if hello.get("connect").and_then(Value::as_bool) == Some(false) {
+        let mode = hello
+            .get("start-new-session")
+            .and_then(|sns| sns.get("mode"))
+            .and_then(Value::as_str)
+            .unwrap_or(request.mode.name());
         info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, display = %target.display, "session started for a client that does not attach");
         return reply(
             conn,
             Value::dict([
                 ("display", Value::from(target.display.as_str())),
-                ("mode", Value::from(request.mode.name())),
+                // The mode as the client named it (3.x `start`, 6.x `seamless`).
+                ("mode", Value::from(mode)),
             ]),
         )
         .await;
@@ -509,19 +525,31 @@ async fn authenticate(
         },
         sessions: xgate_messages::SessionSource::SocketScan,
     });
-    // Requests answered after authentication.
-    match request_of(&hello).as_deref() {
-        None => Ok((hello, grant)),
-        Some("version") => reply(conn, settings.identity.version_reply()).await,
-        Some("id") => reply(conn, settings.identity.id_reply()).await,
-        Some("connect_test") => {
+    Ok((hello, grant))
+}
+
+/// Answers a one-shot request of an authenticated client (`info`, `id`, `command`, `stop`...)
+/// as xpra's proxy does, and ends the connection.
+async fn answer_request(
+    shared: &Shared,
+    settings: &AuthSettings,
+    info: &xgate_messages::ConnectionInfo,
+    conn: &mut PacketConn,
+    hello: &Value,
+    grant: &Grant,
+    request: &str,
+) -> Refusal {
+    let answered: Result<(), Refusal> = match request {
+        "version" => reply(conn, settings.identity.version_reply()).await,
+        "id" => reply(conn, settings.identity.id_reply()).await,
+        "connect_test" => {
             let echo = hello
                 .lookup("connect_test_request")
                 .cloned()
                 .unwrap_or(Value::from(""));
             reply(conn, Value::dict([("connect_test_response", echo)])).await
         }
-        Some("info") => {
+        "info" => {
             let table = shared
                 .registry
                 .send(registry::GetRegistryInfo)
@@ -535,40 +563,39 @@ async fn authenticate(
             tree.push((Value::from("auth"), auth_info(shared)));
             reply(conn, Value::Dict(tree)).await
         }
-        Some("command") => {
+        "command" => {
             // xpra's `control` request: one control command, answered by `command_response`.
-            let args = crate::control::xpra::command_args(&hello);
+            let args = crate::control::xpra::command_args(hello);
             info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, command = ?args, "control command");
             let (code, text) = crate::control::xpra::run_command(&shared.registry, &args).await;
             reply(conn, crate::control::xpra::command_reply(code, &text)).await
         }
-        Some("stop") if settings.allow_stop => {
+        "stop" if settings.allow_stop => {
             info!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "stop requested");
-            send(
-                conn,
-                &Value::List(vec![
-                    Value::from("hello"),
-                    settings.identity.version_reply(),
-                ]),
-            )
-            .await?;
-            // The client follows up with `shutdown-server`; either way the gateway stops.
-            let _ = conn.read_timeout(Duration::from_secs(2)).await;
+            let hello = Value::List(vec![
+                Value::from("hello"),
+                settings.identity.version_reply(),
+            ]);
+            if send(conn, &hello).await.is_ok() {
+                // The client follows up with `shutdown-server`; either way the gateway stops.
+                let _ = conn.read_timeout(Duration::from_secs(2)).await;
+            }
             shared.shutdown.do_send(super::StopGateway);
             Err(Refusal::Done)
         }
-        Some("stop") => Err(refuse(
+        "stop" => Err(refuse(
             "permission error",
             "`stop` requests are not enabled on this gateway (allow-stop)",
         )),
-        Some(other) => Err(Refusal::Disconnect {
+        other => Err(Refusal::Disconnect {
             reason: format!(
                 "error: invalid request, '{other}' is not supported by the proxy server"
             ),
             extra: Vec::new(),
             delay: 0,
         }),
-    }
+    };
+    answered.err().unwrap_or(Refusal::Done)
 }
 
 /// Checks a digest response against the passwords `backend` knows for `username`; on success,

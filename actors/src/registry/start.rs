@@ -159,11 +159,12 @@ impl StartMode {
         }
     }
 
-    /// The mode of a hello's `mode` value.
+    /// The mode of a hello's `mode` value: 3.x names the subcommand (`start`, `start-desktop`),
+    /// 6.x the kind of session (`seamless`, `desktop`).
     pub fn from_name(name: &str) -> Option<StartMode> {
         match name {
-            "start" | "" => Some(StartMode::Start),
-            "start-desktop" => Some(StartMode::StartDesktop),
+            "start" | "seamless" | "" => Some(StartMode::Start),
+            "start-desktop" | "desktop" => Some(StartMode::StartDesktop),
             "shadow" => Some(StartMode::Shadow),
             _ => None,
         }
@@ -621,6 +622,9 @@ mod tests {
         ]);
         let req = StartRequest::from_hello(&sns).expect("valid");
         assert_eq!(req.mode, StartMode::StartDesktop);
+        let six = Value::Dict(vec![(s("mode"), s("seamless")), (s("display"), s("7"))]);
+        let six = StartRequest::from_hello(&six).expect("a 6.x request");
+        assert_eq!((six.mode, six.display), (StartMode::Start, Some(7)));
         assert_eq!(req.display, Some(123));
         assert_eq!(
             req.options,

@@ -99,7 +99,54 @@ pub struct Session {
     stopped: bool,
 }
 
+/// Server options every test session gets: nothing the test machine lacks or that would
+/// outlive the test (mDNS, sound, notifications, a dbus session, systemd scopes).
+pub const QUIET_SERVER_ARGS: &[&str] = &[
+    "--mdns=no",
+    "--pulseaudio=no",
+    "--notifications=no",
+    "--dbus-launch=no",
+    "--webcam=no",
+    "--speaker=no",
+    "--microphone=no",
+    "--systemd-run=no",
+];
+
 impl Session {
+    /// Takes charge of a session someone else started on `display` (the gateway, for a
+    /// client's `xpra start`): waits (bounded) until it answers `xpra version :N` as the test
+    /// user, finds its server's pid in `xpra info`, and stops it on drop like any other.
+    pub fn adopt(version: Version, display: DisplayLock, dir: &Path) -> Session {
+        let n = display.number;
+        let mut s = Session {
+            version,
+            display,
+            tcp_port: None,
+            pidfile: dir.join(format!("xpra-{n}.pid")),
+            pid: None,
+            dir: dir.to_path_buf(),
+            stopped: false,
+        };
+        let up = wait_until(Duration::from_secs(60), || {
+            s.as_user(&["version", &format!(":{n}")])
+                .success()
+                .then_some(())
+        });
+        assert!(
+            up.is_some(),
+            "no xpra {} session answers on :{n}\n{}",
+            version.name(),
+            s.server_log()
+        );
+        let info = s.as_user(&["info", &format!(":{n}")]);
+        s.pid = info
+            .stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server.pid="))
+            .and_then(|p| p.trim().parse().ok());
+        s
+    }
+
     /// Starts a session running xterm and waits (bounded) until it answers `xpra version :N`.
     /// With `tcp`, it also listens on a free port on 127.0.0.1 (no auth).
     pub fn start(version: Version, tcp: bool, dir: &Path) -> Session {
@@ -119,18 +166,8 @@ impl Session {
         let mut c = user.command(&version.bin().to_string_lossy());
         c.arg("start")
             .arg(format!(":{n}"))
-            .args([
-                "--start=xterm",
-                "--daemon=yes",
-                "--mdns=no",
-                "--pulseaudio=no",
-                "--notifications=no",
-                "--dbus-launch=no",
-                "--webcam=no",
-                "--speaker=no",
-                "--microphone=no",
-                "--systemd-run=no",
-            ])
+            .args(["--start=xterm", "--daemon=yes"])
+            .args(QUIET_SERVER_ARGS)
             .arg(format!("--pidfile={}", pidfile.display()))
             .args(version.common_args());
         if let Some(p) = tcp_port {
