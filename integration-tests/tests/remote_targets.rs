@@ -64,18 +64,8 @@ impl Remote {
     /// Attaches and waits for the session's xterm, then checks the gateway connected to the URI.
     fn attach_shows_xterm(&self, name: &str) {
         let mut client = self.attach();
-        let shot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.session.wait_for_pixels(name, PIXELS_TIMEOUT)
-        }));
-        if let Err(e) = shot {
-            eprintln!(
-                "client running: {}\n{}\n{}",
-                client.running(),
-                client.process.log_tail(),
-                self.gateway.process.log_tail()
-            );
-            std::panic::resume_unwind(e);
-        }
+        self.session
+            .wait_for_pixels_through(name, PIXELS_TIMEOUT, &mut client, &self.gateway);
         client.assert_running("while attached through the gateway");
         let log = strip_ansi(&self.gateway.log());
         assert!(

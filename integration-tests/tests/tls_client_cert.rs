@@ -161,17 +161,8 @@ fn verified_certificate_logs_in_as_its_cn() {
         &w.tls_args(Some(&w.carol)),
         None,
     );
-    let shot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        w.session.wait_for_pixels("client-cert.png", PIXELS_TIMEOUT)
-    }));
-    if let Err(e) = shot {
-        eprintln!(
-            "{}\n{}",
-            client.process.log_tail(),
-            w.gateway.process.log_tail()
-        );
-        std::panic::resume_unwind(e);
-    }
+    w.session
+        .wait_for_pixels_through("client-cert.png", PIXELS_TIMEOUT, &mut client, &w.gateway);
     client.assert_running("while attached with a client certificate");
     let log = w.log();
     assert!(

@@ -29,13 +29,7 @@ fn url(w: &World, scheme: &str, path: &str) -> String {
 /// show the connection upgraded to `transport`.
 fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
     let certs = Certs::make();
-    let w = World::start(
-        version,
-        &format!("attach-{scheme}"),
-        false,
-        |s| vec![format!(":{}", s.number())],
-        &certs.server_args(),
-    );
+    let w = World::by_display(version, &format!("attach-{scheme}"), &certs.server_args());
     let n = w.session.number().to_string();
     let extra = if scheme == "ssl" || scheme == "wss" {
         vec![format!("--ssl-ca-certs={}", certs.ca.display())]
@@ -43,19 +37,9 @@ fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
         Vec::new()
     };
     let mut client = Attach::start_with(version, &url(&w, scheme, &n), w.dir.path(), &extra, None);
-    let shot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        w.session
-            .wait_for_pixels(&format!("{scheme}-{}", version.name()), PIXELS_TIMEOUT)
-    }));
-    if let Err(e) = shot {
-        eprintln!(
-            "client running: {}\n{}\n{}",
-            client.process.running(),
-            client.process.log_tail(),
-            w.gateway.process.log_tail()
-        );
-        std::panic::resume_unwind(e);
-    }
+    let shot = format!("{scheme}-{}", version.name());
+    w.session
+        .wait_for_pixels_through(&shot, PIXELS_TIMEOUT, &mut client, &w.gateway);
     assert!(
         client.process.running(),
         "the {scheme} client exited: {}",
@@ -99,13 +83,7 @@ fn xpra_6_wss_attach_shows_xterm() {
 #[test]
 fn one_port_serves_tcp_ssl_ws_wss_and_s_client_verifies() {
     let certs = Certs::make();
-    let w = World::start(
-        Version::V3,
-        "one-port",
-        false,
-        |s| vec![format!(":{}", s.number())],
-        &certs.server_args(),
-    );
+    let w = World::by_display(Version::V3, "one-port", &certs.server_args());
     let port = w.gateway.port.to_string();
     let mut s_client = Command::new(OPENSSL);
     s_client
@@ -122,12 +100,7 @@ fn one_port_serves_tcp_ssl_ws_wss_and_s_client_verifies() {
     let ca = format!("--ssl-ca-certs={}", certs.ca.display());
     for scheme in ["tcp", "ssl", "ws", "wss"] {
         let u = url(&w, scheme, &n);
-        let out = w.client(&["info", &u, &ca]);
-        assert!(
-            out.success(),
-            "xpra info {u}: {out}\n{}",
-            w.gateway.process.log_tail()
-        );
+        w.client_ok(&["info", &u, &ca], &format!("xpra info {u}"));
     }
     // 6.5.5's client over ssl:// too, verified against the same CA.
     let home = client_home_in(w.dir.path());
