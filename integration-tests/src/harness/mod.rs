@@ -1,5 +1,5 @@
-//! Starting and driving real processes for the tests: xgate, xpra 3.1.3 and 6.5.5, Xvfb, and
-//! fake xpra peers written on the protocol crate.
+//! Starting and driving real processes for the tests: xgate (and its `xgate ctl`), xpra 3.1.3
+//! and 6.5.5, Xvfb, and fake xpra peers written on the protocol crate.
 //!
 //! Every process a test starts is owned by a guard that kills it on drop (also when the test
 //! panics), every wait is bounded, and every resource (TCP port, X display, temporary directory)
@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod certs;
+pub mod ctl;
 pub mod fake;
 pub mod gateway;
 pub mod proc;
