@@ -567,12 +567,8 @@ fn info_lists_connections(v: Version) {
     a.assert_running("after xpra info");
 }
 
-#[test]
-fn xpra_6_info_lists_gateway_connections() {
-    info_lists_connections(Version::V6);
-}
-
-#[test]
-fn xpra_3_info_lists_gateway_connections() {
-    info_lists_connections(Version::V3);
+xgate_integration_tests::test_table! {
+    info_lists_connections:
+    xpra_6_info_lists_gateway_connections(Version::V6);
+    xpra_3_info_lists_gateway_connections(Version::V3);
 }

@@ -188,14 +188,10 @@ fn kill_server_under_client(version: Version) {
     again.assert_running("on the other session");
 }
 
-#[test]
-fn xpra_3_killing_the_server_disconnects_its_client_cleanly() {
-    kill_server_under_client(Version::V3);
-}
-
-#[test]
-fn xpra_6_killing_the_server_disconnects_its_client_cleanly() {
-    kill_server_under_client(Version::V6);
+xgate_integration_tests::test_table! {
+    kill_server_under_client:
+    xpra_3_killing_the_server_disconnects_its_client_cleanly(Version::V3);
+    xpra_6_killing_the_server_disconnects_its_client_cleanly(Version::V6);
 }
 
 /// A server that sends 300 x 1 MiB and 20,000 small draw packets and then `disconnect`: a

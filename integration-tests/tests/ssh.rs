@@ -199,14 +199,10 @@ fn attach_every_way(version: Version) {
     sw.w.assert_session_alive("after every SSH attach");
 }
 
-#[test]
-fn xpra_3_attach_over_ssh_paramiko_and_openssh_by_key_and_password() {
-    attach_every_way(Version::V3);
-}
-
-#[test]
-fn xpra_6_attach_over_ssh_paramiko_and_openssh_by_key_and_password() {
-    attach_every_way(Version::V6);
+xgate_integration_tests::test_table! {
+    attach_every_way:
+    xpra_3_attach_over_ssh_paramiko_and_openssh_by_key_and_password(Version::V3);
+    xpra_6_attach_over_ssh_paramiko_and_openssh_by_key_and_password(Version::V6);
 }
 
 /// A paramiko client that opens 1,000 session channels on one connection without closing any,

@@ -16,6 +16,7 @@ use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{
     run_with_timeout, strip_ansi, Attach, Gateway, TestDir, Version,
 };
+use xgate_integration_tests::test_table;
 
 /// `SCHEME://alice:secret@127.0.0.1:PORT/PATH`.
 fn url(w: &World, scheme: &str, path: &str) -> String {
@@ -26,8 +27,9 @@ fn url(w: &World, scheme: &str, path: &str) -> String {
 }
 
 /// Attaches over `scheme` and waits for xterm's pixels in the session; the gateway's log must
-/// show the connection upgraded to `transport`.
-fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
+/// show the connection upgraded to the transport of that name.
+fn attach_shows_xterm(version: Version, scheme: &str) {
+    let transport = scheme;
     let certs = Certs::make();
     let w = World::by_display(version, &format!("attach-{scheme}"), &certs.server_args());
     let n = w.session.number().to_string();
@@ -53,29 +55,13 @@ fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
     );
 }
 
-#[test]
-fn xpra_3_ssl_attach_verified_by_ca_shows_xterm() {
-    attach_shows_xterm(Version::V3, "ssl", "ssl");
-}
-
-#[test]
-fn xpra_3_ws_attach_shows_xterm() {
-    attach_shows_xterm(Version::V3, "ws", "ws");
-}
-
-#[test]
-fn xpra_3_wss_attach_shows_xterm() {
-    attach_shows_xterm(Version::V3, "wss", "wss");
-}
-
-#[test]
-fn xpra_6_ws_attach_shows_xterm() {
-    attach_shows_xterm(Version::V6, "ws", "ws");
-}
-
-#[test]
-fn xpra_6_wss_attach_shows_xterm() {
-    attach_shows_xterm(Version::V6, "wss", "wss");
+test_table! {
+    attach_shows_xterm:
+    xpra_3_ssl_attach_verified_by_ca_shows_xterm(Version::V3, "ssl");
+    xpra_3_ws_attach_shows_xterm(Version::V3, "ws");
+    xpra_3_wss_attach_shows_xterm(Version::V3, "wss");
+    xpra_6_ws_attach_shows_xterm(Version::V6, "ws");
+    xpra_6_wss_attach_shows_xterm(Version::V6, "wss");
 }
 
 /// On one port: `openssl s_client` verifies the chain, `xpra info` works over ssl://, ws://,

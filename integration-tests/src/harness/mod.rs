@@ -17,6 +17,21 @@ pub mod user;
 pub mod xpra;
 
 pub use alloc::{free_port, DisplayLock};
+
+/// A table of tests that run one scenario with other arguments (each xpra version, each
+/// scheme): `test_table! { scenario: test_name(ARGS); other_name(ARGS); }` makes one `#[test]`
+/// per row, named by it, that calls `scenario(ARGS)`.
+#[macro_export]
+macro_rules! test_table {
+    ($run:path: $($name:ident($($arg:expr),* $(,)?);)+) => {
+        $(
+            #[test]
+            fn $name() {
+                $run($($arg),*);
+            }
+        )+
+    };
+}
 pub use gateway::Gateway;
 pub use proc::{run_with_timeout, wait_until, CmdOutput, Guarded};
 pub use user::TestUser;
