@@ -91,6 +91,17 @@ impl CertWorld {
         version.run(&client_home_in(self.dir.path()), &all)
     }
 
+    /// [`CertWorld::run`] with carol's certificate, which must get `command` answered.
+    fn run_as_carol(&self, version: Version, command: &str) {
+        let out = self.run(version, command, Some(&self.carol));
+        assert!(
+            out.success(),
+            "xpra {} {command} with carol's certificate: {out}\n{}",
+            version.name(),
+            self.gateway.process.log_tail()
+        );
+    }
+
     fn log(&self) -> String {
         strip_ansi(&self.gateway.log())
     }
@@ -104,20 +115,9 @@ fn verified_certificate_logs_in_as_its_cn() {
     let w = CertWorld::start("client-cert-required", "required");
 
     for version in [Version::V3, Version::V6] {
-        let out = w.run(version, "info", Some(&w.carol));
-        assert!(
-            out.success(),
-            "xpra {} info with carol's certificate: {out}\n{}",
-            version.name(),
-            w.gateway.process.log_tail()
-        );
+        w.run_as_carol(version, "info");
     }
-    let out = w.run(Version::V6, "connect-test", Some(&w.carol));
-    assert!(
-        out.success(),
-        "xpra 6.5.5 connect-test with carol's certificate: {out}\n{}",
-        w.gateway.process.log_tail()
-    );
+    w.run_as_carol(Version::V6, "connect-test");
 
     // No certificate: the TLS handshake fails, nothing reaches the auth stage.
     for version in [Version::V3, Version::V6] {
@@ -193,10 +193,5 @@ fn optional_mode_refuses_clients_without_a_certificate_in_auth() {
         "the module, not the handshake, should refuse:\n{}",
         w.gateway.process.log_tail()
     );
-    let out = w.run(Version::V6, "info", Some(&w.carol));
-    assert!(
-        out.success(),
-        "xpra 6.5.5 info with carol's certificate: {out}\n{}",
-        w.gateway.process.log_tail()
-    );
+    w.run_as_carol(Version::V6, "info");
 }
