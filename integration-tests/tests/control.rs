@@ -8,40 +8,18 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use xgate_integration_tests::harness::gateway::{write_multifile, xgate_bin};
+use xgate_integration_tests::harness::ctl::{ctl_json as ctl, ctl_text, tree_node};
+use xgate_integration_tests::harness::gateway::write_multifile;
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{
-    free_port, run_with_timeout, wait_until, Attach, Gateway, Session, TestDir, Version,
+    free_port, wait_until, Attach, Gateway, Session, TestDir, Version,
 };
 
 const USER: &str = "alice";
 const PASSWORD: &str = "secret";
-
-/// `xgate ctl --socket SOCK --json ARGS`: the answer line (the first line).
-fn ctl(sock: &Path, args: &[&str]) -> Value {
-    let mut cmd = Command::new(xgate_bin());
-    cmd.arg("ctl")
-        .arg("--socket")
-        .arg(sock)
-        .arg("--json")
-        .args(args);
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(30));
-    let line = out.stdout.lines().next().unwrap_or("").to_string();
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("xgate ctl {args:?}: {e}: {out}"))
-}
-
-/// `xgate ctl ARGS` in its readable form.
-fn ctl_text(sock: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new(xgate_bin());
-    cmd.arg("ctl").arg("--socket").arg(sock).args(args);
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(30));
-    assert!(out.success(), "xgate ctl {args:?}: {out}");
-    out.stdout
-}
 
 fn ok(v: &Value, what: &str) -> Value {
     assert_eq!(v["ok"], Value::Bool(true), "{what}: {v}");
@@ -53,16 +31,6 @@ fn connections(sock: &Path) -> Vec<Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
-}
-
-fn find<'a>(node: &'a Value, name: &str) -> Option<&'a Value> {
-    if node["name"] == name {
-        return Some(node);
-    }
-    node["children"]
-        .as_array()?
-        .iter()
-        .find_map(|c| find(c, name))
 }
 
 /// One sample: metric name, labels, value.
@@ -428,7 +396,7 @@ fn control_socket_commands_with_real_clients() {
     ok(&ctl(sock, &["kill", listener, "test fault"]), "kill");
     let tree = wait_until(Duration::from_secs(10), || {
         let t = ok(&ctl(sock, &["tree"]), "tree");
-        let n = find(&t["root"], "tcp:127.0.0.1:0")?.clone();
+        let n = tree_node(&t["root"], "tcp:127.0.0.1:0")?.clone();
         (n["restart_count"] == 1 && n["state"] == "running").then_some(n)
     })
     .expect("the killed listener was not restarted");
@@ -599,12 +567,8 @@ fn info_lists_connections(v: Version) {
     a.assert_running("after xpra info");
 }
 
-#[test]
-fn xpra_6_info_lists_gateway_connections() {
-    info_lists_connections(Version::V6);
-}
-
-#[test]
-fn xpra_3_info_lists_gateway_connections() {
-    info_lists_connections(Version::V3);
+xgate_integration_tests::test_table! {
+    info_lists_connections:
+    xpra_6_info_lists_gateway_connections(Version::V6);
+    xpra_3_info_lists_gateway_connections(Version::V3);
 }

@@ -38,13 +38,7 @@ fn html5_client_over_wss_shows_the_remote_xterm() {
         );
     }
     // The gateway's own generated certificate, and the default web root.
-    let w = World::start(
-        Version::V3,
-        "html5",
-        false,
-        |s| vec![format!(":{}", s.number())],
-        &[],
-    );
+    let w = World::by_display(Version::V3, "html5", &[]);
     let port = w.gateway.port;
     let n = w.session.number();
     let url = format!(

@@ -7,37 +7,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use xgate_integration_tests::harness::gateway::xgate_bin;
+use xgate_integration_tests::harness::ctl::{ctl_json as ctl, tree_node};
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{
-    run_with_timeout, wait_until, Attach, Gateway, Session, TestDir, TestUser, Version,
+    wait_until, Attach, Gateway, Session, TestDir, TestUser, Version,
 };
-
-fn ctl(sock: &Path, args: &[&str]) -> Value {
-    let mut cmd = Command::new(xgate_bin());
-    cmd.arg("ctl")
-        .arg("--socket")
-        .arg(sock)
-        .arg("--json")
-        .args(args);
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(30));
-    serde_json::from_str(out.stdout.lines().next().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("xgate ctl {args:?}: {e}: {out}"))
-}
-
-fn find<'a>(node: &'a Value, name: &str) -> Option<&'a Value> {
-    if node["name"] == name {
-        return Some(node);
-    }
-    node["children"]
-        .as_array()?
-        .iter()
-        .find_map(|c| find(c, name))
-}
 
 /// The pids of processes whose command line mentions `needle`.
 fn pids_of(needle: &str) -> Vec<u32> {
@@ -106,21 +83,23 @@ fn audit_log_and_exec_auth_hook() {
     .expect("the hook process is not running");
 
     // The hook allows alice and refuses bob (whose password is right).
-    let out = v.run(&home, &["info", &alice]);
-    assert!(
-        out.success(),
-        "alice refused: {out}\n{}",
-        gateway.process.log_tail()
-    );
-    let out = v.run(&home, &["info", &bob]);
-    assert!(!out.success(), "bob let in: {out}");
-    assert!(out.all().contains("authentication failed"), "bob: {out}");
+    let hook_decides = |when: &str| {
+        let out = v.run(&home, &["info", &alice]);
+        assert!(
+            out.success(),
+            "alice refused {when}: {out}\n{}",
+            gateway.process.log_tail()
+        );
+        v.run(&home, &["info", &bob])
+            .assert_auth_failed(&format!("bob {when}"));
+    };
+    hook_decides("before the restart");
 
     // Kill the hook's process: it is restarted and authentication keeps working.
     xgate_integration_tests::harness::proc::kill_pid(first, "KILL");
     let restarted = wait_until(Duration::from_secs(20), || {
         let t = ctl(&sock, &["tree"]);
-        let node = find(&t["data"]["root"], "hook")?.clone();
+        let node = tree_node(&t["data"]["root"], "hook")?.clone();
         let pid = pids_of(&hook_path).into_iter().find(|p| *p != first)?;
         (node["restart_count"].as_u64() >= Some(1) && node["state"] == "running")
             .then_some((node, pid))
@@ -134,14 +113,7 @@ fn audit_log_and_exec_auth_hook() {
         "{node}"
     );
     assert_ne!(first, second);
-    let out = v.run(&home, &["info", &alice]);
-    assert!(
-        out.success(),
-        "alice refused after the restart: {out}\n{}",
-        gateway.process.log_tail()
-    );
-    let out = v.run(&home, &["info", &bob]);
-    assert!(!out.success(), "bob let in after the restart: {out}");
+    hook_decides("after the restart");
 
     // The audit log: a GUI session opened and closed, with user, target and bytes.
     let mut client = Attach::start(v, &alice, dir.path());
@@ -168,19 +140,18 @@ fn audit_log_and_exec_auth_hook() {
             .then_some(lines)
     })
     .expect("no connection-closed line in the audit log");
-    let id = &listed["id"];
-    let opened = lines
-        .iter()
-        .find(|l| l["event"] == "connection-opened" && &l["id"] == id)
-        .unwrap_or_else(|| panic!("no opened line: {lines:?}"));
-    assert_eq!(opened["user"], "alice");
-    assert_eq!(opened["target"], listed["target"]);
-    let closed = lines
-        .iter()
-        .find(|l| l["event"] == "connection-closed" && &l["id"] == id)
-        .unwrap_or_else(|| panic!("no closed line: {lines:?}"));
-    assert_eq!(closed["user"], "alice");
-    assert_eq!(closed["target"], listed["target"]);
+    // The connection's line for `event`, with alice and the listed target.
+    let line_of = |event: &str| {
+        let line = lines
+            .iter()
+            .find(|l| l["event"] == event && l["id"] == listed["id"])
+            .unwrap_or_else(|| panic!("no {event} line: {lines:?}"));
+        assert_eq!(line["user"], "alice");
+        assert_eq!(line["target"], listed["target"]);
+        line
+    };
+    line_of("connection-opened");
+    let closed = line_of("connection-closed");
     assert!(closed["bytes_to_client"].as_u64() > Some(0), "{closed}");
     assert!(closed["bytes_from_client"].as_u64() > Some(0), "{closed}");
     // Only the subscribed events, and the refused connections were never opened.

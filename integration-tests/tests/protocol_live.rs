@@ -66,12 +66,8 @@ fn check_version_and_info(version: Version) {
     );
 }
 
-#[test]
-fn xpra_3_version_and_info_against_a_protocol_crate_server() {
-    check_version_and_info(Version::V3);
-}
-
-#[test]
-fn xpra_6_version_and_info_against_a_protocol_crate_server() {
-    check_version_and_info(Version::V6);
+xgate_integration_tests::test_table! {
+    check_version_and_info:
+    xpra_3_version_and_info_against_a_protocol_crate_server(Version::V3);
+    xpra_6_version_and_info_against_a_protocol_crate_server(Version::V6);
 }

@@ -64,18 +64,8 @@ impl Remote {
     /// Attaches and waits for the session's xterm, then checks the gateway connected to the URI.
     fn attach_shows_xterm(&self, name: &str) {
         let mut client = self.attach();
-        let shot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.session.wait_for_pixels(name, PIXELS_TIMEOUT)
-        }));
-        if let Err(e) = shot {
-            eprintln!(
-                "client running: {}\n{}\n{}",
-                client.running(),
-                client.process.log_tail(),
-                self.gateway.process.log_tail()
-            );
-            std::panic::resume_unwind(e);
-        }
+        self.session
+            .wait_for_pixels_through(name, PIXELS_TIMEOUT, &mut client, &self.gateway);
         client.assert_running("while attached through the gateway");
         let log = strip_ansi(&self.gateway.log());
         assert!(
@@ -92,22 +82,18 @@ fn verified(certs: &Certs) -> Vec<String> {
     vec![format!("--ssl-server-ca-certs={}", certs.ca.display())]
 }
 
-#[test]
-fn tcp_client_reaches_an_ssl_target_verified_by_ca() {
-    let (r, _certs) = Remote::start("ssl", verified);
-    r.attach_shows_xterm("remote-ssl.png");
+/// A plain tcp:// client reaches the session behind the gateway's `SCHEME://` target, the
+/// gateway started with `gateway_args`.
+fn tcp_client_reaches(scheme: &str, gateway_args: fn(&Certs) -> Vec<String>) {
+    let (r, _certs) = Remote::start(scheme, gateway_args);
+    r.attach_shows_xterm(&format!("remote-{scheme}.png"));
 }
 
-#[test]
-fn tcp_client_reaches_a_ws_target() {
-    let (r, _certs) = Remote::start("ws", |_| Vec::new());
-    r.attach_shows_xterm("remote-ws.png");
-}
-
-#[test]
-fn tcp_client_reaches_a_wss_target_verified_by_ca() {
-    let (r, _certs) = Remote::start("wss", verified);
-    r.attach_shows_xterm("remote-wss.png");
+xgate_integration_tests::test_table! {
+    tcp_client_reaches:
+    tcp_client_reaches_an_ssl_target_verified_by_ca("ssl", verified);
+    tcp_client_reaches_a_ws_target("ws", |_| Vec::new());
+    tcp_client_reaches_a_wss_target_verified_by_ca("wss", verified);
 }
 
 /// Without the test CA the server's certificate does not verify: the client is told, the

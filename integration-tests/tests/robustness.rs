@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{World, PASSWORD, USER};
+use common::{World, PASSWORD, PIXELS_TIMEOUT, USER};
 use xgate_integration_tests::harness::fake::{
     flood_client, FloodServer, FloodSpec, FLOOD_DISCONNECT_REASON,
 };
@@ -43,30 +43,13 @@ fn read_until_closed(s: &mut TcpStream, timeout: Duration) -> (Vec<u8>, Duration
     }
 }
 
-/// Waits for pixels on `session`, printing the client's and gateway's logs on failure.
-fn pixels_or_logs(session: &Session, name: &str, client: &Attach, gateway: &Gateway) {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        session.wait_for_pixels(name, common::PIXELS_TIMEOUT)
-    }));
-    if let Err(e) = r {
-        eprintln!(
-            "{}\n{}",
-            client.process.log_tail(),
-            gateway.process.log_tail()
-        );
-        std::panic::resume_unwind(e);
-    }
-}
-
 /// Wrong password, unknown display, random bytes and a client that never says hello, while a
 /// GUI client stays attached (and keeps drawing) through the same gateway.
 #[test]
 fn bad_clients_get_clear_answers_and_do_not_disturb_an_attached_client() {
-    let w = World::start(
+    let w = World::by_display(
         Version::V3,
         "bad-clients",
-        false,
-        |s| vec![format!(":{}", s.number())],
         &["--login-timeout=2s".to_string()],
     );
     let n = w.session.number().to_string();
@@ -85,19 +68,7 @@ fn bad_clients_get_clear_answers_and_do_not_disturb_an_attached_client() {
     );
 
     // An unknown display: a GUI client asking for it is turned away with xpra's reason.
-    let mut lost = w.attach(&w.url("9"));
-    let status = lost.process.wait_exit(Duration::from_secs(60));
-    assert!(
-        status.is_some_and(|s| !s.success()),
-        "a client asking for an unknown display was not refused ({status:?})\n{}",
-        lost.process.log_tail()
-    );
-    assert!(
-        lost.log().contains("session not found error"),
-        "the client does not report 'session not found error'\n{}",
-        lost.process.log_tail()
-    );
-    drop(lost);
+    w.attach_refused(&w.url("9"), "session not found error");
 
     // Random bytes: the plain-text disconnect line.
     let mut s = TcpStream::connect(w.gateway.addr()).expect("connect to xgate");
@@ -168,7 +139,7 @@ fn kill_server_under_client(version: Version) {
     let port = gateway.port;
     let url = |d: u32| format!("tcp://{USER}:{PASSWORD}@127.0.0.1:{port}/{d}");
     let mut client = Attach::start(version, &url(victim.number()), dir.path());
-    pixels_or_logs(&victim, "victim.png", &client, &gateway);
+    victim.wait_for_pixels_through("victim.png", PIXELS_TIMEOUT, &mut client, &gateway);
 
     let before = client.log().len();
     victim.kill();
@@ -213,18 +184,14 @@ fn kill_server_under_client(version: Version) {
     let out = version.run(&home, &["version", &gateway.url(None, "")]);
     assert!(out.success(), "xpra version through xgate: {out}");
     let mut again = Attach::start(version, &url(other.number()), dir.path());
-    pixels_or_logs(&other, "other.png", &again, &gateway);
+    other.wait_for_pixels_through("other.png", PIXELS_TIMEOUT, &mut again, &gateway);
     again.assert_running("on the other session");
 }
 
-#[test]
-fn xpra_3_killing_the_server_disconnects_its_client_cleanly() {
-    kill_server_under_client(Version::V3);
-}
-
-#[test]
-fn xpra_6_killing_the_server_disconnects_its_client_cleanly() {
-    kill_server_under_client(Version::V6);
+xgate_integration_tests::test_table! {
+    kill_server_under_client:
+    xpra_3_killing_the_server_disconnects_its_client_cleanly(Version::V3);
+    xpra_6_killing_the_server_disconnects_its_client_cleanly(Version::V6);
 }
 
 /// A server that sends 300 x 1 MiB and 20,000 small draw packets and then `disconnect`: a

@@ -49,11 +49,9 @@ impl SshWorld {
         let authorized = std::fs::read_to_string(&public).expect("read the public key");
         keys.write(&format!("{USER}.pub"), &authorized);
         let ssh_port = free_port();
-        let w = World::start(
+        let w = World::by_display(
             version,
             name,
-            false,
-            |s| vec![format!(":{}", s.number())],
             &[
                 vec![
                     format!("--bind-ssh=127.0.0.1:{ssh_port}"),
@@ -201,14 +199,10 @@ fn attach_every_way(version: Version) {
     sw.w.assert_session_alive("after every SSH attach");
 }
 
-#[test]
-fn xpra_3_attach_over_ssh_paramiko_and_openssh_by_key_and_password() {
-    attach_every_way(Version::V3);
-}
-
-#[test]
-fn xpra_6_attach_over_ssh_paramiko_and_openssh_by_key_and_password() {
-    attach_every_way(Version::V6);
+xgate_integration_tests::test_table! {
+    attach_every_way:
+    xpra_3_attach_over_ssh_paramiko_and_openssh_by_key_and_password(Version::V3);
+    xpra_6_attach_over_ssh_paramiko_and_openssh_by_key_and_password(Version::V6);
 }
 
 /// A paramiko client that opens 1,000 session channels on one connection without closing any,
@@ -384,20 +378,7 @@ fn ssh_target_behind_the_gateway_checks_the_host_key() {
     let url = w.url("");
 
     // Unknown host key: the client is told why, nothing is relayed.
-    let mut refused = w.attach(&url);
-    let ended = refused.process.wait_exit(Duration::from_secs(60));
-    assert!(
-        ended.is_some_and(|s| !s.success()),
-        "the client was not refused: {ended:?}\n{}",
-        refused.process.log_tail()
-    );
-    assert!(
-        refused.log().contains("unknown host key"),
-        "the client was not told about the unknown host key\n{}\n{}",
-        refused.process.log_tail(),
-        w.gateway.process.log_tail()
-    );
-    drop(refused);
+    w.attach_refused(&url, "unknown host key");
 
     // Known host key: the relay reaches the session through sshd and `xpra _proxy`.
     write_known_hosts(&known_hosts, &sshd.host_key, &[sshd.port]);

@@ -16,6 +16,7 @@ use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{
     run_with_timeout, strip_ansi, Attach, Gateway, TestDir, Version,
 };
+use xgate_integration_tests::test_table;
 
 /// `SCHEME://alice:secret@127.0.0.1:PORT/PATH`.
 fn url(w: &World, scheme: &str, path: &str) -> String {
@@ -26,16 +27,11 @@ fn url(w: &World, scheme: &str, path: &str) -> String {
 }
 
 /// Attaches over `scheme` and waits for xterm's pixels in the session; the gateway's log must
-/// show the connection upgraded to `transport`.
-fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
+/// show the connection upgraded to the transport of that name.
+fn attach_shows_xterm(version: Version, scheme: &str) {
+    let transport = scheme;
     let certs = Certs::make();
-    let w = World::start(
-        version,
-        &format!("attach-{scheme}"),
-        false,
-        |s| vec![format!(":{}", s.number())],
-        &certs.server_args(),
-    );
+    let w = World::by_display(version, &format!("attach-{scheme}"), &certs.server_args());
     let n = w.session.number().to_string();
     let extra = if scheme == "ssl" || scheme == "wss" {
         vec![format!("--ssl-ca-certs={}", certs.ca.display())]
@@ -43,19 +39,9 @@ fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
         Vec::new()
     };
     let mut client = Attach::start_with(version, &url(&w, scheme, &n), w.dir.path(), &extra, None);
-    let shot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        w.session
-            .wait_for_pixels(&format!("{scheme}-{}", version.name()), PIXELS_TIMEOUT)
-    }));
-    if let Err(e) = shot {
-        eprintln!(
-            "client running: {}\n{}\n{}",
-            client.process.running(),
-            client.process.log_tail(),
-            w.gateway.process.log_tail()
-        );
-        std::panic::resume_unwind(e);
-    }
+    let shot = format!("{scheme}-{}", version.name());
+    w.session
+        .wait_for_pixels_through(&shot, PIXELS_TIMEOUT, &mut client, &w.gateway);
     assert!(
         client.process.running(),
         "the {scheme} client exited: {}",
@@ -69,29 +55,13 @@ fn attach_shows_xterm(version: Version, scheme: &str, transport: &str) {
     );
 }
 
-#[test]
-fn xpra_3_ssl_attach_verified_by_ca_shows_xterm() {
-    attach_shows_xterm(Version::V3, "ssl", "ssl");
-}
-
-#[test]
-fn xpra_3_ws_attach_shows_xterm() {
-    attach_shows_xterm(Version::V3, "ws", "ws");
-}
-
-#[test]
-fn xpra_3_wss_attach_shows_xterm() {
-    attach_shows_xterm(Version::V3, "wss", "wss");
-}
-
-#[test]
-fn xpra_6_ws_attach_shows_xterm() {
-    attach_shows_xterm(Version::V6, "ws", "ws");
-}
-
-#[test]
-fn xpra_6_wss_attach_shows_xterm() {
-    attach_shows_xterm(Version::V6, "wss", "wss");
+test_table! {
+    attach_shows_xterm:
+    xpra_3_ssl_attach_verified_by_ca_shows_xterm(Version::V3, "ssl");
+    xpra_3_ws_attach_shows_xterm(Version::V3, "ws");
+    xpra_3_wss_attach_shows_xterm(Version::V3, "wss");
+    xpra_6_ws_attach_shows_xterm(Version::V6, "ws");
+    xpra_6_wss_attach_shows_xterm(Version::V6, "wss");
 }
 
 /// On one port: `openssl s_client` verifies the chain, `xpra info` works over ssl://, ws://,
@@ -99,13 +69,7 @@ fn xpra_6_wss_attach_shows_xterm() {
 #[test]
 fn one_port_serves_tcp_ssl_ws_wss_and_s_client_verifies() {
     let certs = Certs::make();
-    let w = World::start(
-        Version::V3,
-        "one-port",
-        false,
-        |s| vec![format!(":{}", s.number())],
-        &certs.server_args(),
-    );
+    let w = World::by_display(Version::V3, "one-port", &certs.server_args());
     let port = w.gateway.port.to_string();
     let mut s_client = Command::new(OPENSSL);
     s_client
@@ -122,12 +86,7 @@ fn one_port_serves_tcp_ssl_ws_wss_and_s_client_verifies() {
     let ca = format!("--ssl-ca-certs={}", certs.ca.display());
     for scheme in ["tcp", "ssl", "ws", "wss"] {
         let u = url(&w, scheme, &n);
-        let out = w.client(&["info", &u, &ca]);
-        assert!(
-            out.success(),
-            "xpra info {u}: {out}\n{}",
-            w.gateway.process.log_tail()
-        );
+        w.client_ok(&["info", &u, &ca], &format!("xpra info {u}"));
     }
     // 6.5.5's client over ssl:// too, verified against the same CA.
     let home = client_home_in(w.dir.path());

@@ -8,7 +8,7 @@ mod users_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use users_support::wait_authenticated;
+use users_support::reaches;
 use xgate_integration_tests::harness::proc::pid_alive;
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{set_mode, Attach, Gateway, Session, TestDir, Version};
@@ -44,14 +44,8 @@ fn calls(dir: &TestDir) -> String {
     std::fs::read_to_string(dir.join("exec-calls.log")).unwrap_or_default()
 }
 
-fn refused(v: Version, home: &Path, url: &str) -> String {
-    let out = v.run(home, &["info", url]);
-    assert!(!out.success(), "{url} got in: {out}");
-    assert!(
-        out.all().contains("authentication failed"),
-        "{url} was not refused as an authentication failure: {out}"
-    );
-    out.all()
+fn refused(v: Version, home: &Path, url: &str) {
+    v.run(home, &["info", url]).assert_auth_failed(url);
 }
 
 #[test]
@@ -72,15 +66,19 @@ fn exec_command_decides_with_substitutions_and_timeout() {
 
     // Exit 0: alice reaches the session she names, and the command saw her name, that display
     // and the transport.
-    let mut alice = Attach::start(
+    let alice = Attach::start(
         v,
         &gw.url(Some(("alice", "any")), &n.to_string()),
         dir.path(),
     );
-    session.wait_for_pixels("exec-alice.png", Duration::from_secs(60));
-    alice.assert_running("alice attached");
-    wait_authenticated(|| gw.log(), "alice", &format!(":{n}"));
-    drop(alice);
+    reaches(
+        alice,
+        &session,
+        "exec-alice.png",
+        &gw,
+        "alice",
+        &format!(":{n}"),
+    );
     assert!(
         calls(&dir).lines().any(|l| l == format!("alice|:{n}|tcp")),
         "the command did not get alice's substitutions: {:?}",
@@ -111,10 +109,8 @@ fn exec_command_decides_with_substitutions_and_timeout() {
         !pid_alive(pid),
         "the hanging command (pid {pid}) still runs after the refusal"
     );
-    let log = users_support::plain(&gw.log());
     assert!(
-        log.lines()
-            .any(|l| l.contains("exec auth: timed out after") && l.contains("xgate::auth")),
+        gw.logged(&["exec auth: timed out after", "xgate::auth"]),
         "the gateway did not log the timeout:\n{}",
         gw.process.log_tail()
     );

@@ -14,11 +14,11 @@ mod users_support;
 use std::process::Command;
 use std::time::Duration;
 
-use users_support::{plain, wait_authenticated};
+use users_support::reaches;
 use xgate_integration_tests::harness::ssh::ssh_command;
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{
-    run_with_timeout, wait_until, Attach, Gateway, Session, TestDir, TestUser, Version,
+    run_with_timeout, Attach, Gateway, Session, TestDir, TestUser, Version,
 };
 
 /// The PAM service the test writes.
@@ -107,17 +107,14 @@ fn pam_checks_real_accounts_and_maps_them_to_their_sessions() {
 
     // The right password, over TLS: the account's session, found under the uid of its passwd
     // entry, shows its pixels. (The test account may have other sessions: the URL names one.)
-    let mut c = Attach::start_with(
+    let c = Attach::start_with(
         v,
         &ssl_to(&owner.name, &owner_pw, &n.to_string()),
         dir.path(),
         &[NO_VERIFY.to_string()],
         None,
     );
-    session.wait_for_pixels("pam.png", Duration::from_secs(60));
-    c.assert_running("the PAM user attached");
-    wait_authenticated(|| gw.log(), &owner.name, &format!(":{n}"));
-    drop(c);
+    reaches(c, &session, "pam.png", &gw, &owner.name, &format!(":{n}"));
 
     // A wrong password, an unknown account, and another account's password all fail.
     for (user, pw) in [
@@ -125,13 +122,8 @@ fn pam_checks_real_accounts_and_maps_them_to_their_sessions() {
         ("xgate-no-such-account", owner_pw.as_str()),
         (OTHER, owner_pw.as_str()),
     ] {
-        let out = v.run(&home, &["info", &ssl(user, pw), NO_VERIFY]);
-        assert!(!out.success(), "{user}:{pw} got in: {out}");
-        assert!(
-            out.all().contains("authentication failed"),
-            "{user}:{pw}: {out}\n{}",
-            gw.process.log_tail()
-        );
+        v.run(&home, &["info", &ssl(user, pw), NO_VERIFY])
+            .assert_auth_failed(&format!("{user}:{pw}"));
     }
 
     // The other account's own password is accepted (its one-shot request is answered, also
@@ -151,18 +143,11 @@ fn pam_checks_real_accounts_and_maps_them_to_their_sessions() {
         &[NO_VERIFY.to_string()],
         None,
     );
-    let none = wait_until(Duration::from_secs(60), || {
-        plain(&gw.log())
-            .lines()
-            .any(|l| l.contains(&format!("user={OTHER}")) && l.contains("session not found"))
-            .then_some(())
-    });
-    drop(c);
-    assert!(
-        none.is_some(),
-        "{OTHER} was not told it has no session:\n{}",
-        gw.process.log_tail()
+    gw.wait_logged(
+        &[&format!("user={OTHER}"), "session not found"],
+        Duration::from_secs(60),
     );
+    drop(c);
 
     // Over plain tcp the gateway never asks for the password in clear (no allow-unencrypted).
     let out = v.run(

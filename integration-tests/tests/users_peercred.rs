@@ -6,9 +6,8 @@ mod users_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use users_support::wait_authenticated;
+use users_support::reaches;
 use xgate_integration_tests::harness::xpra::CMD_TIMEOUT;
 use xgate_integration_tests::harness::{
     run_with_timeout, set_mode, Attach, CmdOutput, Gateway, Session, TestDir, TestUser, Version,
@@ -82,33 +81,29 @@ fn peercred_lets_the_allowed_uid_reach_its_session_and_refuses_others() {
     let sock_url = format!("socket://{}", sock.display());
 
     // The allowed uid: its client reaches its own session through the socket, named by path.
-    let mut allowed = Attach::start_with(v, &sock_url, dir.path(), &[], Some(user));
-    session.wait_for_pixels("peercred.png", Duration::from_secs(60));
-    allowed.assert_running("the allowed uid attached");
-    wait_authenticated(|| gw.log(), &user.name, &format!(":{n}"));
-    drop(allowed);
+    let allowed = Attach::start_with(v, &sock_url, dir.path(), &[], Some(user));
+    reaches(
+        allowed,
+        &session,
+        "peercred.png",
+        &gw,
+        &user.name,
+        &format!(":{n}"),
+    );
 
     // Another uid (nobody) and root are refused, over the same socket.
-    let nobody = run_as(v, NOBODY, &home_for(&dir, NOBODY), &["info", &sock_url]);
-    assert!(!nobody.success(), "nobody got in: {nobody}");
-    assert!(
-        nobody.all().contains("authentication failed"),
-        "nobody was not refused by peercred: {nobody}"
-    );
-    let root = v.run(
+    run_as(v, NOBODY, &home_for(&dir, NOBODY), &["info", &sock_url]).assert_auth_failed("nobody");
+    v.run(
         &xgate_integration_tests::harness::xpra::client_home_in(dir.path()),
         &["info", &sock_url],
-    );
-    assert!(
-        !root.success() && root.all().contains("authentication failed"),
-        "root was not refused by peercred: {root}"
-    );
-    let log = users_support::plain(&gw.log());
+    )
+    .assert_auth_failed("root");
     for uid in [NOBODY, 0] {
         assert!(
-            log.lines()
-                .any(|l| l.contains("peercred refused the client")
-                    && l.contains(&format!("peer=unix(uid={uid},"))),
+            gw.logged(&[
+                "peercred refused the client",
+                &format!("peer=unix(uid={uid},")
+            ]),
             "the gateway did not log peercred's refusal of uid {uid}:\n{}",
             gw.process.log_tail()
         );

@@ -3,11 +3,12 @@
 
 mod users_support;
 
-use std::time::Duration;
-
-use users_support::{auth_db_ok, ids, wait_authenticated, PgCluster, Recorder};
+use users_support::{
+    auth_db_ok, compression_level, create_users, reaches, recording_target, wait_recorded,
+    PgCluster,
+};
 use xgate_integration_tests::harness::xpra::client_home_in;
-use xgate_integration_tests::harness::{wait_until, Attach, Gateway, Session, TestDir, Version};
+use xgate_integration_tests::harness::{Attach, Gateway, Session, TestDir, Version};
 
 /// Two gateways on one PostgreSQL database: a user added once logs in through both, each user
 /// reaches their own session (local socket, `tcp://` target), a wrong password fails on both,
@@ -21,23 +22,14 @@ fn postgres_users_shared_by_two_gateways() {
     let uri = pg.uri();
     let local = Session::start(v, false, dir.path());
     let remote = Session::start(v, true, dir.path());
-    let recorder = Recorder::start(None);
-    let (uid, gid) = ids();
+    let recorder = recording_target(None);
     let a = format!(":{}", local.number());
-    auth_db_ok(&uri, &["create"]);
-    auth_db_ok(&uri, &["add", "alice", "apw", &uid, &gid, &a]);
-    auth_db_ok(&uri, &["add", "bob", "bpw", &uid, &gid, &remote.tcp_url()]);
-    auth_db_ok(
+    create_users(
         &uri,
         &[
-            "add",
-            "dave",
-            "dpw",
-            &uid,
-            &gid,
-            &recorder.url(),
-            "",
-            "compression=0",
+            &["alice", "apw", &a],
+            &["bob", "bpw", &remote.tcp_url()],
+            &["dave", "dpw", &recorder.url(), "", "compression=0"],
         ],
     );
     let auth = format!("--tcp-auth=sql:uri={uri}");
@@ -68,32 +60,18 @@ fn postgres_users_shared_by_two_gateways() {
 
     // alice through the first gateway reaches the local session, bob through the second the
     // tcp:// target.
-    let mut alice = Attach::start(v, &gw1.url(Some(("alice", "apw")), ""), dir.path());
-    local.wait_for_pixels("pg-alice.png", Duration::from_secs(60));
-    alice.assert_running("alice attached");
-    wait_authenticated(|| gw1.log(), "alice", &a);
-    drop(alice);
-    let mut bob = Attach::start(v, &gw2.url(Some(("bob", "bpw")), ""), dir.path());
-    remote.wait_for_pixels("pg-bob.png", Duration::from_secs(60));
-    bob.assert_running("bob attached");
-    wait_authenticated(|| gw2.log(), "bob", &remote.tcp_url());
-    drop(bob);
+    let alice = Attach::start(v, &gw1.url(Some(("alice", "apw")), ""), dir.path());
+    reaches(alice, &local, "pg-alice.png", &gw1, "alice", &a);
+    let bob = Attach::start(v, &gw2.url(Some(("bob", "bpw")), ""), dir.path());
+    reaches(bob, &remote, "pg-bob.png", &gw2, "bob", &remote.tcp_url());
 
     // compression=0 from the shared row reaches the server side.
     let dave = Attach::start(v, &gw2.url(Some(("dave", "dpw")), ""), dir.path());
-    let seen = wait_until(Duration::from_secs(60), || {
-        let r = recorder.recorded();
-        (!r.hellos.is_empty()).then_some(r)
-    });
+    let seen = wait_recorded(&recorder, |r| !r.hellos.is_empty());
     drop(dave);
     let seen =
         seen.unwrap_or_else(|| panic!("no hello reached the server\n{}", gw2.process.log_tail()));
-    assert_eq!(
-        seen.hellos[0]
-            .lookup("compression_level")
-            .and_then(xgate_protocol::Value::as_int),
-        Some(0)
-    );
+    assert_eq!(compression_level(&seen.hellos[0]), Some(0));
 
     // A change made once is seen by both gateways at once.
     auth_db_ok(&uri, &["remove", "alice"]);

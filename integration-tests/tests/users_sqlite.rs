@@ -6,9 +6,12 @@ mod users_support;
 
 use std::time::Duration;
 
-use users_support::{auth_db, auth_db_ok, ids, readable, wait_authenticated, Recorder};
+use users_support::{
+    auth_db, auth_db_ok, compression_level, reaches, recording_target, sqlite_auth, sqlite_users,
+    wait_recorded,
+};
 use xgate_integration_tests::harness::xpra::client_home_in;
-use xgate_integration_tests::harness::{wait_until, Attach, Gateway, Session, TestDir, Version};
+use xgate_integration_tests::harness::{Attach, Gateway, Session, TestDir, Version};
 
 /// Two users reach two different sessions (a local socket and a `tcp://` target) with their
 /// own passwords; a wrong password fails; a user with two displays picks one by URL (and gets
@@ -19,61 +22,43 @@ fn sqlite_users_reach_their_own_sessions() {
     let dir = TestDir::new("users-sqlite");
     let local = Session::start(v, false, dir.path());
     let remote = Session::start(v, true, dir.path());
-    let recorder = Recorder::start(Some("server-pw"));
-    let db = dir.join("xpra-auth.sdb");
-    let dbs = db.display().to_string();
-    let (uid, gid) = ids();
+    let recorder = recording_target(Some("server-pw"));
     let a = format!(":{}", local.number());
     let b = format!(":{}", remote.number());
-    auth_db_ok(&dbs, &["create"]);
-    auth_db_ok(&dbs, &["add", "alice", "apw", &uid, &gid, &a]);
-    auth_db_ok(&dbs, &["add", "bob", "bpw", &uid, &gid, &remote.tcp_url()]);
-    auth_db_ok(
-        &dbs,
-        &["add", "carol", "cpw", &uid, &gid, &format!("{a},{b}")],
-    );
-    auth_db_ok(
-        &dbs,
+    let dbs = sqlite_users(
+        &dir,
+        "xpra-auth.sdb",
         &[
-            "add",
-            "dave",
-            "dpw",
-            &uid,
-            &gid,
-            &recorder.url(),
-            "XDG_SESSION_TYPE=x11",
-            "compression=0;password=server-pw",
+            &["alice", "apw", &a],
+            &["bob", "bpw", &remote.tcp_url()],
+            &["carol", "cpw", &format!("{a},{b}")],
+            &[
+                "dave",
+                "dpw",
+                &recorder.url(),
+                "XDG_SESSION_TYPE=x11",
+                "compression=0;password=server-pw",
+            ],
         ],
     );
-    readable(&db);
     let list = auth_db_ok(&dbs, &["list"]);
     assert!(list.stdout.starts_with("4 rows found:"), "{list}");
 
-    let gw = Gateway::start(dir.path(), &[format!("--tcp-auth=sqlite:filename={dbs}")]);
+    let gw = Gateway::start(dir.path(), &[sqlite_auth(&dbs)]);
     let home = client_home_in(dir.path());
 
     // alice: the local session, proven by its pixels.
-    let mut alice = Attach::start(v, &gw.url(Some(("alice", "apw")), ""), dir.path());
-    local.wait_for_pixels("alice.png", Duration::from_secs(60));
-    alice.assert_running("alice attached");
-    wait_authenticated(|| gw.log(), "alice", &a);
-    drop(alice);
+    let alice = Attach::start(v, &gw.url(Some(("alice", "apw")), ""), dir.path());
+    reaches(alice, &local, "alice.png", &gw, "alice", &a);
 
     // bob: the tcp:// target, proven by its pixels.
-    let mut bob = Attach::start(v, &gw.url(Some(("bob", "bpw")), ""), dir.path());
-    remote.wait_for_pixels("bob.png", Duration::from_secs(60));
-    bob.assert_running("bob attached");
-    wait_authenticated(|| gw.log(), "bob", &remote.tcp_url());
-    drop(bob);
+    let bob = Attach::start(v, &gw.url(Some(("bob", "bpw")), ""), dir.path());
+    reaches(bob, &remote, "bob.png", &gw, "bob", &remote.tcp_url());
 
     // Wrong passwords, and a password that is another user's, fail.
     for (user, pw) in [("alice", "wrong"), ("alice", "bpw"), ("nobody", "apw")] {
-        let out = v.run(&home, &["id", &gw.url(Some((user, pw)), "")]);
-        assert!(!out.success(), "{user}:{pw} got in: {out}");
-        assert!(
-            out.all().contains("authentication failed"),
-            "{user}:{pw}: {out}"
-        );
+        v.run(&home, &["id", &gw.url(Some((user, pw)), "")])
+            .assert_auth_failed(&format!("{user}:{pw}"));
     }
     // A right one is answered (the gateway's own `id`, after authentication).
     let out = v.run(&home, &["id", &gw.url(Some(("alice", "apw")), "")]);
@@ -89,7 +74,7 @@ fn sqlite_users_reach_their_own_sessions() {
         &gw.url(Some(("carol", "cpw")), &remote.number().to_string()),
         dir.path(),
     );
-    wait_authenticated(|| gw.log(), "carol", &b);
+    gw.wait_authenticated("carol", &b);
     carol.assert_running("carol attached to her second display");
     drop(carol);
     let carol = Attach::start(
@@ -97,42 +82,30 @@ fn sqlite_users_reach_their_own_sessions() {
         &gw.url(Some(("carol", "cpw")), &local.number().to_string()),
         dir.path(),
     );
-    wait_authenticated(|| gw.log(), "carol", &a);
+    gw.wait_authenticated("carol", &a);
     drop(carol);
     let carol = Attach::start(v, &gw.url(Some(("carol", "cpw")), ""), dir.path());
-    let refused = wait_until(Duration::from_secs(60), || {
-        users_support::plain(&gw.log())
-            .lines()
-            .any(|l| l.contains("user=carol") && l.contains("session not found"))
-            .then_some(())
-    });
-    drop(carol);
-    assert!(
-        refused.is_some(),
-        "carol without a display: {}",
-        gw.process.log_tail()
+    gw.wait_logged(
+        &["user=carol", "session not found"],
+        Duration::from_secs(60),
     );
+    drop(carol);
 
     // dave: compression=0 and the session password reach the server side.
     let dave = Attach::start(v, &gw.url(Some(("dave", "dpw")), ""), dir.path());
-    let seen = wait_until(Duration::from_secs(60), || {
-        let r = recorder.recorded();
-        (r.proved > 0).then_some(r)
-    });
+    let seen = wait_recorded(&recorder, |r| r.accepted > 0);
     drop(dave);
     let seen = seen.unwrap_or_else(|| {
         panic!(
             "the server never got dave's hello with the session password: {:?}\n{}",
-            recorder.recorded().hellos.len(),
+            recorder.log().hellos.len(),
             gw.process.log_tail()
         )
     });
-    assert_eq!(seen.wrong, 0);
+    assert_eq!(seen.rejected, 0);
     for hello in &seen.hellos {
         assert_eq!(
-            hello
-                .lookup("compression_level")
-                .and_then(xgate_protocol::Value::as_int),
+            compression_level(hello),
             Some(0),
             "compression=0 did not reach the server: {hello:?}"
         );
@@ -148,26 +121,16 @@ fn sqlite_routes_for_a_6_5_5_client_by_display() {
     let dir = TestDir::new("users-sqlite-6");
     let s1 = Session::start(v, false, dir.path());
     let s2 = Session::start(v, false, dir.path());
-    let db = dir.join("auth.sdb");
-    let dbs = db.display().to_string();
-    let (uid, gid) = ids();
     let d1 = format!(":{}", s1.number());
     let d2 = format!(":{}", s2.number());
-    auth_db_ok(&dbs, &["create"]);
-    auth_db_ok(
-        &dbs,
-        &["add", "erin", "epw", &uid, &gid, &format!("{d1},{d2}")],
-    );
-    readable(&db);
-    let gw = Gateway::start(dir.path(), &[format!("--tcp-auth=sqlite:filename={dbs}")]);
-    let mut c = Attach::start(
+    let dbs = sqlite_users(&dir, "auth.sdb", &[&["erin", "epw", &format!("{d1},{d2}")]]);
+    let gw = Gateway::start(dir.path(), &[sqlite_auth(&dbs)]);
+    let c = Attach::start(
         v,
         &gw.url(Some(("erin", "epw")), &s2.number().to_string()),
         dir.path(),
     );
-    s2.wait_for_pixels("erin.png", Duration::from_secs(60));
-    c.assert_running("erin attached");
-    wait_authenticated(|| gw.log(), "erin", &d2);
+    let _erin = reaches(c, &s2, "erin.png", &gw, "erin", &d2);
     let home = client_home_in(dir.path());
     // 6.x clients get `id` without authentication (as from xpra); `info` needs it.
     let out = v.run(&home, &["info", &gw.url(Some(("erin", "nope")), "")]);
@@ -184,14 +147,9 @@ fn sessions_from_sqlite_password_from_exec() {
     let v = Version::V3;
     let dir = TestDir::new("users-split");
     let session = Session::start(v, false, dir.path());
-    let db = dir.join("routes.sdb");
-    let dbs = db.display().to_string();
-    let (uid, gid) = ids();
     let d = format!(":{}", session.number());
-    auth_db_ok(&dbs, &["create"]);
     // The row's password is not the one the client gives: only exec checks.
-    auth_db_ok(&dbs, &["add", "frank", "unused", &uid, &gid, &d]);
-    readable(&db);
+    let dbs = sqlite_users(&dir, "routes.sdb", &[&["frank", "unused", &d]]);
     let gw = Gateway::start(
         dir.path(),
         &[
@@ -200,7 +158,7 @@ fn sessions_from_sqlite_password_from_exec() {
         ],
     );
     let mut frank = Attach::start(v, &gw.url(Some(("frank", "anything")), ""), dir.path());
-    wait_authenticated(|| gw.log(), "frank", &d);
+    gw.wait_authenticated("frank", &d);
     frank.assert_running("frank attached");
     drop(frank);
     let home = client_home_in(dir.path());

@@ -3,7 +3,9 @@
 
 mod users_support;
 
-use users_support::{auth_db, auth_db_ok, ids, readable, xpra_authenticator, xpra_tool};
+use users_support::{
+    auth_db, auth_db_ok, ids, readable, sqlite_auth, xpra_authenticator, xpra_tool,
+};
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{Gateway, Session, TestDir, Version};
 
@@ -50,7 +52,7 @@ fn database_made_by_xpra_tool_works_with_xgate() {
     assert!(!auth_db(&dbs, &["authenticate", "alice", "nope"]).success());
 
     // The gateway authenticates against it and routes alice to her display.
-    let gw = Gateway::start(dir.path(), &[format!("--tcp-auth=sqlite:filename={dbs}")]);
+    let gw = Gateway::start(dir.path(), &[sqlite_auth(&dbs)]);
     let home = client_home_in(dir.path());
     let out = Version::V3.run(&home, &["id", &gw.url(Some(("alice", "secret")), "")]);
     assert!(

@@ -1,6 +1,7 @@
-//! Fake xpra peers written on the protocol crate: a challenge-checking server for the real
-//! clients (it proves the codec and the digests), and a flooding server plus a counting client
-//! that prove the gateway's ordering guarantees.
+//! Fake xpra peers written on the protocol crate: a challenge-checking server, for the real
+//! clients (it proves the codec and the digests) or as a session target behind the gateway that
+//! records the hellos it relays, and a flooding server plus a counting client that prove the
+//! gateway's ordering guarantees.
 //!
 //! Each fake runs on its own small tokio runtime in a background thread, so the tests that use
 //! them stay plain `#[test]`s that drive real processes. Dropping the fake stops its runtime.
@@ -135,8 +136,9 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
 /// What the fake auth server saw, for the tests' assertions.
 #[derive(Debug, Default, Clone)]
 pub struct AuthLog {
-    /// Hellos received, as (`request`, client `version`).
-    pub hellos: Vec<(String, String)>,
+    /// Every hello's caps, in order (the tests look for the session options the gateway
+    /// applied, `compression_level` for one).
+    pub hellos: Vec<Value>,
     /// Challenges sent.
     pub challenges: usize,
     /// Responses that proved the password.
@@ -147,9 +149,21 @@ pub struct AuthLog {
     pub errors: Vec<String>,
 }
 
+/// What the fake auth server is the peer of, which decides what it asks and how it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeRole {
+    /// A server the real xpra clients talk to directly: they must offer `hmac+sha256` in
+    /// `digest` and `salt-digest`, and a client that is in gets the info tree.
+    InfoServer,
+    /// A session target behind the gateway, which answers the challenge itself and strips the
+    /// client's digest lists from the hello it relays: no digest list is asked for, and a
+    /// client that is in gets `disconnect` (the hello is what the test wanted to see).
+    RecordingTarget,
+}
+
 /// A small xpra server on the protocol crate: answers `version` without auth, challenges every
-/// other hello with `hmac+sha256`, and answers a right response with an info tree and a wrong
-/// one with `disconnect: authentication failed`.
+/// other hello with `hmac+sha256` when it has a password, answers a wrong response with
+/// `disconnect: authentication failed`, and a client that is in as its [`FakeRole`] says.
 pub struct FakeAuthServer {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -160,34 +174,56 @@ pub struct FakeAuthServer {
 }
 
 impl FakeAuthServer {
-    /// Starts it on a free port of 127.0.0.1.
+    /// Starts an [`FakeRole::InfoServer`] with `password` on a free port of 127.0.0.1.
     pub fn start(password: &str) -> FakeAuthServer {
-        let rt = runtime();
-        let listener = rt
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the fake server");
-        let addr = listener.local_addr().expect("its address");
+        FakeAuthServer::start_as(FakeRole::InfoServer, Some(password))
+    }
+
+    /// Starts one as `role` on a free port of 127.0.0.1; without a password every hello is in.
+    pub fn start_as(role: FakeRole, password: Option<&str>) -> FakeAuthServer {
         let log = Arc::new(Mutex::new(AuthLog::default()));
-        let password = password.to_string();
-        let log2 = log.clone();
-        rt.spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let log = log2.clone();
-                let password = password.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve_auth(stream, &password, &log).await {
-                        log.lock().expect("log").errors.push(e);
-                    }
-                });
+        let password = password.map(str::to_string);
+        let (addr, rt) = serve_each(log.clone(), move |stream, log| {
+            let password = password.clone();
+            async move {
+                if let Err(e) = serve_auth(stream, role, password.as_deref(), &log).await {
+                    log.lock().expect("log").errors.push(e);
+                }
             }
         });
         FakeAuthServer { addr, log, _rt: rt }
+    }
+
+    /// `tcp://127.0.0.1:PORT/`, a target URL for the gateway.
+    pub fn url(&self) -> String {
+        format!("tcp://{}/", self.addr)
     }
 
     /// A copy of what it saw.
     pub fn log(&self) -> AuthLog {
         self.log.lock().expect("log").clone()
     }
+}
+
+/// Listens on a free port of 127.0.0.1 in a runtime of its own and runs `serve` for each
+/// connection with the shared `log`; the runtime is returned to be kept alive by the fake.
+fn serve_each<L, F, Fut>(log: Arc<Mutex<L>>, serve: F) -> (SocketAddr, tokio::runtime::Runtime)
+where
+    L: Send + 'static,
+    F: Fn(TcpStream, Arc<Mutex<L>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let rt = runtime();
+    let listener = rt
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind a fake server");
+    let addr = listener.local_addr().expect("its address");
+    rt.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, log.clone()));
+        }
+    });
+    (addr, rt)
 }
 
 fn info_tree(client_version: &str) -> Value {
@@ -213,7 +249,15 @@ fn info_tree(client_version: &str) -> Value {
     ])
 }
 
-async fn serve_auth(stream: TcpStream, password: &str, log: &Mutex<AuthLog>) -> Result<(), String> {
+/// The reason the fake auth server gives when a [`FakeRole::RecordingTarget`] ends a connection.
+pub const RECORDED_DISCONNECT_REASON: &str = "server shutdown";
+
+async fn serve_auth(
+    stream: TcpStream,
+    role: FakeRole,
+    password: Option<&str>,
+    log: &Mutex<AuthLog>,
+) -> Result<(), String> {
     let mut conn = Conn::new(stream);
     // The salt of the challenge in flight; single use.
     let mut salt: Option<Vec<u8>> = None;
@@ -235,10 +279,7 @@ async fn serve_auth(stream: TcpStream, password: &str, log: &Mutex<AuthLog>) -> 
             .unwrap_or("")
             .to_string();
         let is_3x = version.starts_with("3.");
-        log.lock()
-            .expect("log")
-            .hellos
-            .push((request.clone(), version.clone()));
+        log.lock().expect("log").hellos.push(caps.clone());
         let version_request = request == "version"
             || caps.lookup("version_request").and_then(Value::as_bool) == Some(true);
         if version_request {
@@ -246,45 +287,70 @@ async fn serve_auth(stream: TcpStream, password: &str, log: &Mutex<AuthLog>) -> 
             conn.send(&packet("hello", [reply])).await?;
             continue;
         }
-        if let Some(resp) = caps.lookup("challenge_response") {
-            let Some(server_salt) = salt.take() else {
-                return Err("a challenge response without a challenge".into());
-            };
-            let client_salt = caps
-                .lookup("challenge_client_salt")
-                .and_then(Value::as_bytes)
-                .unwrap_or_default();
-            let ok = digest::verify_response(
-                FAKE_DIGEST,
-                FAKE_DIGEST,
-                &digest::password_bytes(password),
-                &server_salt,
-                client_salt,
-                resp.as_bytes().unwrap_or_default(),
-            )
-            .map_err(|e| format!("verify: {e}"))?;
-            if ok {
+        let accepted = match (password, caps.lookup("challenge_response")) {
+            (None, _) => true,
+            (Some(password), Some(resp)) => {
+                let Some(server_salt) = salt.take() else {
+                    return Err("a challenge response without a challenge".into());
+                };
+                let client_salt = caps
+                    .lookup("challenge_client_salt")
+                    .and_then(Value::as_bytes)
+                    .unwrap_or_default();
+                let ok = digest::verify_response(
+                    FAKE_DIGEST,
+                    FAKE_DIGEST,
+                    &digest::password_bytes(password),
+                    &server_salt,
+                    client_salt,
+                    resp.as_bytes().unwrap_or_default(),
+                )
+                .map_err(|e| format!("verify: {e}"))?;
+                if !ok {
+                    log.lock().expect("log").rejected += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    conn.send(&packet(
+                        "disconnect",
+                        [Value::from("authentication failed")],
+                    ))
+                    .await?;
+                    conn.close().await;
+                    return Ok(());
+                }
                 log.lock().expect("log").accepted += 1;
-                conn.send(&packet("hello", [info_tree(&version)])).await?;
-            } else {
-                log.lock().expect("log").rejected += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                conn.send(&packet(
-                    "disconnect",
-                    [Value::from("authentication failed")],
-                ))
-                .await?;
-                conn.close().await;
-                return Ok(());
+                true
             }
-            continue;
+            (Some(_), None) => false,
+        };
+        if accepted {
+            match role {
+                FakeRole::InfoServer => {
+                    conn.send(&packet("hello", [info_tree(&version)])).await?;
+                    continue;
+                }
+                FakeRole::RecordingTarget => {
+                    conn.send(&packet(
+                        "disconnect",
+                        [
+                            Value::from(RECORDED_DISCONNECT_REASON),
+                            Value::from("recorded by the xgate test"),
+                        ],
+                    ))
+                    .await?;
+                    conn.close().await;
+                    return Ok(());
+                }
+            }
         }
-        let offered = str_list(caps.lookup("digest"));
-        let salts = str_list(caps.lookup("salt-digest"));
-        if !offered.iter().any(|d| d == FAKE_DIGEST) || !salts.iter().any(|d| d == FAKE_DIGEST) {
-            return Err(format!(
-                "the client offers no {FAKE_DIGEST}: digest={offered:?} salt-digest={salts:?}"
-            ));
+        if role == FakeRole::InfoServer {
+            let offered = str_list(caps.lookup("digest"));
+            let salts = str_list(caps.lookup("salt-digest"));
+            if !offered.iter().any(|d| d == FAKE_DIGEST) || !salts.iter().any(|d| d == FAKE_DIGEST)
+            {
+                return Err(format!(
+                    "the client offers no {FAKE_DIGEST}: digest={offered:?} salt-digest={salts:?}"
+                ));
+            }
         }
         let s: Vec<u8> = (0..64).map(|_| rand::random::<u8>()).collect();
         salt = Some(s.clone());
@@ -422,28 +488,19 @@ pub const FLOOD_DISCONNECT_REASON: &str = "server shutdown";
 impl FloodServer {
     /// Starts it on a free port of 127.0.0.1.
     pub fn start(spec: FloodSpec) -> FloodServer {
-        let rt = runtime();
-        let listener = rt
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the flood server");
-        let addr = listener.local_addr().expect("its address");
         let log = Arc::new(Mutex::new(FloodLog::default()));
-        let log2 = log.clone();
         let base: Arc<Vec<u8>> = Arc::new(
             (0..spec.large_size.max(spec.small_size))
                 .map(|_| rand::random::<u8>())
                 .collect(),
         );
-        rt.spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                log2.lock().expect("log").connections += 1;
-                let log = log2.clone();
-                let base = base.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve_flood(stream, spec, &base, &log).await {
-                        log.lock().expect("log").errors.push(e);
-                    }
-                });
+        let (addr, rt) = serve_each(log.clone(), move |stream, log| {
+            log.lock().expect("log").connections += 1;
+            let base = base.clone();
+            async move {
+                if let Err(e) = serve_flood(stream, spec, &base, &log).await {
+                    log.lock().expect("log").errors.push(e);
+                }
             }
         });
         FloodServer { addr, log, _rt: rt }

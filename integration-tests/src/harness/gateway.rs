@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::proc::Guarded;
+use super::proc::{wait_until, Guarded};
 use super::user::TestUser;
 
 /// How long xgate has to bind and say where it listens.
@@ -132,6 +132,37 @@ impl Gateway {
     /// Its log so far (stderr and stdout).
     pub fn log(&self) -> String {
         self.process.log()
+    }
+
+    /// Whether one line of its log (colours stripped) holds every one of `needles`.
+    pub fn logged(&self, needles: &[&str]) -> bool {
+        super::strip_ansi(&self.log())
+            .lines()
+            .any(|l| needles.iter().all(|n| l.contains(n)))
+    }
+
+    /// Waits (up to `timeout`) for a line of its log that holds every one of `needles`; panics
+    /// with the log tail otherwise.
+    pub fn wait_logged(&self, needles: &[&str], timeout: Duration) {
+        let found = wait_until(timeout, || self.logged(needles).then_some(()));
+        assert!(
+            found.is_some(),
+            "the gateway never logged a line with {needles:?} within {timeout:?}\n{}",
+            self.process.log_tail()
+        );
+    }
+
+    /// Waits (a minute at most) until its log shows `user` authenticated for `display` (the
+    /// session it resolved: `:N`, a socket path or a URL).
+    pub fn wait_authenticated(&self, user: &str, display: &str) {
+        self.wait_logged(
+            &[
+                "authenticated",
+                &format!("user={user}"),
+                &format!("display={display}"),
+            ],
+            Duration::from_secs(60),
+        );
     }
 
     /// Panics with the log unless the gateway still runs.

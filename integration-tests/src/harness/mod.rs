@@ -1,5 +1,5 @@
-//! Starting and driving real processes for the tests: xgate, xpra 3.1.3 and 6.5.5, Xvfb, and
-//! fake xpra peers written on the protocol crate.
+//! Starting and driving real processes for the tests: xgate (and its `xgate ctl`), xpra 3.1.3
+//! and 6.5.5, Xvfb, and fake xpra peers written on the protocol crate.
 //!
 //! Every process a test starts is owned by a guard that kills it on drop (also when the test
 //! panics), every wait is bounded, and every resource (TCP port, X display, temporary directory)
@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod certs;
+pub mod ctl;
 pub mod fake;
 pub mod gateway;
 pub mod proc;
@@ -16,6 +17,21 @@ pub mod user;
 pub mod xpra;
 
 pub use alloc::{free_port, DisplayLock};
+
+/// A table of tests that run one scenario with other arguments (each xpra version, each
+/// scheme): `test_table! { scenario: test_name(ARGS); other_name(ARGS); }` makes one `#[test]`
+/// per row, named by it, that calls `scenario(ARGS)`.
+#[macro_export]
+macro_rules! test_table {
+    ($run:path: $($name:ident($($arg:expr),* $(,)?);)+) => {
+        $(
+            #[test]
+            fn $name() {
+                $run($($arg),*);
+            }
+        )+
+    };
+}
 pub use gateway::Gateway;
 pub use proc::{run_with_timeout, wait_until, CmdOutput, Guarded};
 pub use user::TestUser;

@@ -35,6 +35,16 @@ impl CmdOutput {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 
+    /// Panics with the whole output unless the command failed and said `authentication failed`
+    /// (an xpra client refused by the gateway's or a server's auth); `what` names the attempt.
+    pub fn assert_auth_failed(&self, what: &str) {
+        assert!(!self.success(), "{what} got in: {self}");
+        assert!(
+            self.all().contains("authentication failed"),
+            "{what} was not refused as an authentication failure: {self}"
+        );
+    }
+
     /// Panics with the whole output unless the command succeeded.
     pub fn expect_success(&self) -> &CmdOutput {
         assert!(self.success(), "command failed: {self}");

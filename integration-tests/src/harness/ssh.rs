@@ -36,26 +36,25 @@ pub fn keygen(path: &Path, kind: &str) -> PathBuf {
     path.with_extension("pub")
 }
 
-/// The public key (`TYPE BASE64`) of a private key file, as `ssh-keygen -y` prints it.
-pub fn public_key_of(private: &Path) -> String {
+/// What `ssh-keygen OPTION -f KEY` prints; panics unless it succeeds.
+fn keygen_read(option: &str, key: &Path) -> String {
     require(SSH_KEYGEN);
     let out = run_with_timeout(
-        Command::new(SSH_KEYGEN).arg("-y").arg("-f").arg(private),
-        Duration::from_secs(30),
-    );
-    out.expect_success();
-    out.stdout.trim().to_string()
-}
-
-/// The SHA-256 fingerprint (`SHA256:...`) of a key file, as `ssh-keygen -l` prints it.
-pub fn fingerprint_of(key: &Path) -> String {
-    require(SSH_KEYGEN);
-    let out = run_with_timeout(
-        Command::new(SSH_KEYGEN).arg("-l").arg("-f").arg(key),
+        Command::new(SSH_KEYGEN).arg(option).arg("-f").arg(key),
         Duration::from_secs(30),
     );
     out.expect_success();
     out.stdout
+}
+
+/// The public key (`TYPE BASE64`) of a private key file, as `ssh-keygen -y` prints it.
+pub fn public_key_of(private: &Path) -> String {
+    keygen_read("-y", private).trim().to_string()
+}
+
+/// The SHA-256 fingerprint (`SHA256:...`) of a key file, as `ssh-keygen -l` prints it.
+pub fn fingerprint_of(key: &Path) -> String {
+    keygen_read("-l", key)
         .split_whitespace()
         .nth(1)
         .unwrap_or_default()

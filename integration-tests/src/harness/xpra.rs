@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::alloc::DisplayLock;
+use super::gateway::Gateway;
 use super::proc::{kill_pid, pid_alive, run_with_timeout, wait_until, CmdOutput, Guarded};
 use super::user::TestUser;
 
@@ -301,6 +302,29 @@ impl Session {
                 self.number(),
                 self.server_log()
             )
+        })
+    }
+
+    /// [`Session::wait_for_pixels`] for a `client` attached through `gateway`: on failure, the
+    /// client's state and log and the gateway's log are printed before the panic goes on.
+    pub fn wait_for_pixels_through(
+        &self,
+        name: &str,
+        timeout: Duration,
+        client: &mut Attach,
+        gateway: &Gateway,
+    ) -> PngStats {
+        let shot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.wait_for_pixels(name, timeout)
+        }));
+        shot.unwrap_or_else(|e| {
+            eprintln!(
+                "client running: {}\n{}\n{}",
+                client.running(),
+                client.process.log_tail(),
+                gateway.process.log_tail()
+            );
+            std::panic::resume_unwind(e)
         })
     }
 

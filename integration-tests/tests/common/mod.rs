@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use xgate_integration_tests::harness::gateway::write_multifile;
 use xgate_integration_tests::harness::xpra::client_home_in;
-use xgate_integration_tests::harness::{wait_until, Attach, Gateway, Session, TestDir, Version};
+use xgate_integration_tests::harness::{
+    wait_until, Attach, CmdOutput, Gateway, Session, TestDir, Version,
+};
 
 /// The multifile user the suites log in as.
 pub(crate) const USER: &str = "alice";
@@ -52,14 +54,36 @@ impl World {
         }
     }
 
+    /// [`World::start`] without a TCP socket, the multifile giving alice the session's display.
+    pub(crate) fn by_display(version: Version, name: &str, extra_args: &[String]) -> World {
+        World::start(
+            version,
+            name,
+            false,
+            |s| vec![format!(":{}", s.number())],
+            extra_args,
+        )
+    }
+
     /// The gateway's URL for alice and `path`.
     pub(crate) fn url(&self, path: &str) -> String {
         self.gateway.url(Some((USER, PASSWORD)), path)
     }
 
     /// A one-shot `xpra ARGS` from a client home of this test.
-    pub(crate) fn client(&self, args: &[&str]) -> xgate_integration_tests::harness::CmdOutput {
+    pub(crate) fn client(&self, args: &[&str]) -> CmdOutput {
         self.version.run(&client_home_in(self.dir.path()), args)
+    }
+
+    /// A one-shot `xpra ARGS` that must succeed (`what` names it; the gateway's log on failure).
+    pub(crate) fn client_ok(&self, args: &[&str], what: &str) -> CmdOutput {
+        let out = self.client(args);
+        assert!(
+            out.success(),
+            "{what}: {out}\n{}",
+            self.gateway.process.log_tail()
+        );
+        out
     }
 
     /// A GUI client attached to `url`.
@@ -69,18 +93,26 @@ impl World {
 
     /// Waits for the session to show xterm's pixels, with the client's log on failure.
     pub(crate) fn wait_for_pixels(&self, client: &mut Attach, name: &str) {
-        let st = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.session.wait_for_pixels(name, PIXELS_TIMEOUT)
-        }));
-        if let Err(e) = st {
-            let running = client.running();
-            eprintln!(
-                "client running: {running}\n{}\n{}",
-                client.process.log_tail(),
-                self.gateway.process.log_tail()
-            );
-            std::panic::resume_unwind(e);
-        }
+        self.session
+            .wait_for_pixels_through(name, PIXELS_TIMEOUT, client, &self.gateway);
+    }
+
+    /// A GUI client attached to `url` is turned away: it exits (within a minute) with a
+    /// failure, and its log gives `reason`.
+    pub(crate) fn attach_refused(&self, url: &str, reason: &str) {
+        let mut client = self.attach(url);
+        let ended = client.process.wait_exit(Duration::from_secs(60));
+        assert!(
+            ended.is_some_and(|s| !s.success()),
+            "the client of {url} was not refused ({ended:?})\n{}",
+            client.process.log_tail()
+        );
+        assert!(
+            client.log().contains(reason),
+            "the client of {url} does not report {reason:?}\n{}\n{}",
+            client.process.log_tail(),
+            self.gateway.process.log_tail()
+        );
     }
 
     /// The session still answers directly and its socket is LIVE.
@@ -109,23 +141,15 @@ impl World {
 
 /// `xpra version`, `id`, `info` and `connect-test` through the gateway, by display.
 pub(crate) fn one_shot_commands(version: Version) {
-    let w = World::start(
-        version,
-        "oneshot",
-        false,
-        |s| vec![format!(":{}", s.number())],
-        &[],
-    );
+    let w = World::by_display(version, "oneshot", &[]);
     let n = w.session.number().to_string();
     let url = w.url(&n);
 
     // `version` is asked without credentials: a 3.1.3 client that has a password and is not
     // challenged exits with "the server did not request our password" (as against xpra itself).
-    let out = w.client(&["version", &w.gateway.url(None, &n)]);
-    assert!(
-        out.success(),
-        "xpra version through xgate: {out}\n{}",
-        w.gateway.process.log_tail()
+    let out = w.client_ok(
+        &["version", &w.gateway.url(None, &n)],
+        "xpra version through xgate",
     );
     // The gateway answers `version` itself (as xpra's proxy does), with an xpra version.
     assert!(
@@ -138,23 +162,13 @@ pub(crate) fn one_shot_commands(version: Version) {
         "xpra version through xgate did not print a version: {out}"
     );
 
-    let out = w.client(&["id", &url]);
-    assert!(
-        out.success(),
-        "xpra id through xgate: {out}\n{}",
-        w.gateway.process.log_tail()
-    );
+    let out = w.client_ok(&["id", &url], "xpra id through xgate");
     assert!(
         out.stdout.contains("uuid="),
         "xpra id printed no uuid: {out}"
     );
 
-    let out = w.client(&["info", &url]);
-    assert!(
-        out.success(),
-        "xpra info through xgate: {out}\n{}",
-        w.gateway.process.log_tail()
-    );
+    let out = w.client_ok(&["info", &url], "xpra info through xgate");
     // The gateway answers `info` with its own tree (as xpra's proxy does).
     let lines = out.stdout.lines().filter(|l| l.contains('=')).count();
     assert!(
@@ -162,24 +176,13 @@ pub(crate) fn one_shot_commands(version: Version) {
         "xpra info through xgate printed only {lines} key=value lines: {out}"
     );
 
-    let out = w.client(&["connect-test", &url]);
-    assert!(
-        out.success(),
-        "xpra connect-test through xgate: {out}\n{}",
-        w.gateway.process.log_tail()
-    );
+    w.client_ok(&["connect-test", &url], "xpra connect-test through xgate");
 }
 
 /// A GUI attach through the gateway by display number, proven by pixels; the client's detach
 /// leaves the session running.
 pub(crate) fn attach_by_display_then_detach(version: Version) {
-    let w = World::start(
-        version,
-        "attach-display",
-        false,
-        |s| vec![format!(":{}", s.number())],
-        &[],
-    );
+    let w = World::by_display(version, "attach-display", &[]);
     let url = w.url(&w.session.number().to_string());
     let mut client = w.attach(&url);
     w.wait_for_pixels(&mut client, "attach-display.png");

@@ -1,19 +1,18 @@
 //! Helpers of the user-database suites (issue #5): `xgate auth-db`, xpra 6.5.5's own sqlite
-//! tool, a throwaway PostgreSQL cluster, and a fake xpra server that records the hellos it gets.
+//! tool, a throwaway PostgreSQL cluster, users and routes set up in a database, the checks that a
+//! user reached their session, and the harness's fake xpra server as a recording target.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::net::TcpListener;
-use xgate_integration_tests::harness::fake::Conn;
+use xgate_integration_tests::harness::fake::{AuthLog, FakeAuthServer, FakeRole};
 use xgate_integration_tests::harness::gateway::xgate_bin;
-use xgate_integration_tests::harness::{run_with_timeout, wait_until, CmdOutput, TestUser};
-use xgate_protocol::{digest, Compressor, PacketWriter, Value};
+use xgate_integration_tests::harness::{
+    run_with_timeout, wait_until, Attach, CmdOutput, Gateway, Session, TestDir, TestUser,
+};
+use xgate_protocol::Value;
 
 /// How long a database command may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -108,175 +107,72 @@ pub(crate) fn ids() -> (String, String) {
     (u.uid.to_string(), u.gid.to_string())
 }
 
-/// `text` without ANSI colour sequences (the gateway's log is coloured).
-pub(crate) fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
+/// `xgate auth-db DATABASE create`, then one `add` per row: user, password, then what the row
+/// holds after the uid and gid (sessions, env, options), which are the test user's.
+pub(crate) fn create_users(database: &str, rows: &[&[&str]]) {
+    let (uid, gid) = ids();
+    auth_db_ok(database, &["create"]);
+    for row in rows {
+        let mut args = vec!["add"];
+        args.extend(row.iter().take(2));
+        args.extend([uid.as_str(), gid.as_str()]);
+        args.extend(row.iter().skip(2));
+        auth_db_ok(database, &args);
     }
-    out
 }
 
-/// Whether the gateway logged `authenticated` for `user` on `display`.
-pub(crate) fn authenticated(log: &str, user: &str, display: &str) -> bool {
-    plain(log).lines().any(|l| {
-        l.contains("authenticated")
-            && l.contains(&format!("user={user}"))
-            && l.contains(&format!("display={display}"))
+/// [`create_users`] in a new sqlite file `name` of `dir`, made readable by the gateway; its path.
+pub(crate) fn sqlite_users(dir: &TestDir, name: &str, rows: &[&[&str]]) -> String {
+    let db = dir.join(name);
+    let dbs = db.display().to_string();
+    create_users(&dbs, rows);
+    readable(&db);
+    dbs
+}
+
+/// The gateway's `--tcp-auth` for the sqlite file `dbs`.
+pub(crate) fn sqlite_auth(dbs: &str) -> String {
+    format!("--tcp-auth=sqlite:filename={dbs}")
+}
+
+/// A GUI `client` of `user` reaches `session`, named `display` in the gateway's log: the
+/// session shows its pixels (screenshot `shot`), the client stays attached, and the gateway
+/// logged the user authenticated for it. The client is handed back, still attached.
+pub(crate) fn reaches(
+    mut client: Attach,
+    session: &Session,
+    shot: &str,
+    gw: &Gateway,
+    user: &str,
+    display: &str,
+) -> Attach {
+    session.wait_for_pixels_through(shot, Duration::from_secs(60), &mut client, gw);
+    client.assert_running(&format!("after {user} attached"));
+    gw.wait_authenticated(user, display);
+    client
+}
+
+/// A fake xpra server on a free port, as a `tcp://` target of the gateway: it records the
+/// hellos the gateway relays (the session options it applied), challenges them when it has a
+/// `password`, and ends each connection once the gateway is in.
+pub(crate) fn recording_target(password: Option<&str>) -> FakeAuthServer {
+    FakeAuthServer::start_as(FakeRole::RecordingTarget, password)
+}
+
+/// Waits (a minute at most) for the recording target to have seen what `done` wants.
+pub(crate) fn wait_recorded(
+    target: &FakeAuthServer,
+    done: impl Fn(&AuthLog) -> bool,
+) -> Option<AuthLog> {
+    wait_until(Duration::from_secs(60), || {
+        let seen = target.log();
+        done(&seen).then_some(seen)
     })
 }
 
-/// Waits (bounded) until the gateway's log shows `user` authenticated on `display`.
-pub(crate) fn wait_authenticated(log: impl Fn() -> String, user: &str, display: &str) {
-    let found = wait_until(Duration::from_secs(60), || {
-        authenticated(&log(), user, display).then_some(())
-    });
-    assert!(
-        found.is_some(),
-        "the gateway never logged `authenticated user={user} display={display}`:\n{}",
-        log()
-    );
-}
-
-/// What the recording server saw.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Recorded {
-    /// Every hello's caps, in order.
-    pub(crate) hellos: Vec<Value>,
-    /// Challenge responses that proved the session password.
-    pub(crate) proved: usize,
-    /// Responses that did not.
-    pub(crate) wrong: usize,
-}
-
-/// A fake xpra server on the protocol crate that records the hellos it receives: the server side
-/// of a target whose `session_options` the gateway must apply. With a password it challenges
-/// (`hmac+sha256`) and counts the gateway's answers; then it ends each connection with a
-/// `disconnect`.
-pub(crate) struct Recorder {
-    /// Where it listens.
-    pub(crate) addr: SocketAddr,
-    /// What it saw.
-    log: Arc<Mutex<Recorded>>,
-    /// Its runtime; dropping it stops the server.
-    _rt: tokio::runtime::Runtime,
-}
-
-impl Recorder {
-    /// Starts it on a free port of 127.0.0.1.
-    pub(crate) fn start(password: Option<&str>) -> Recorder {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a runtime for the recorder");
-        let listener = rt
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the recorder");
-        let addr = listener.local_addr().expect("its address");
-        let log = Arc::new(Mutex::new(Recorded::default()));
-        let log2 = log.clone();
-        let password = password.map(str::to_string);
-        rt.spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let log = log2.clone();
-                let password = password.clone();
-                tokio::spawn(async move {
-                    let _ = serve(Conn::new(stream), password, &log).await;
-                });
-            }
-        });
-        Recorder { addr, log, _rt: rt }
-    }
-
-    /// `tcp://127.0.0.1:PORT/`.
-    pub(crate) fn url(&self) -> String {
-        format!("tcp://{}/", self.addr)
-    }
-
-    /// A copy of what it saw.
-    pub(crate) fn recorded(&self) -> Recorded {
-        self.log.lock().expect("recorder log").clone()
-    }
-}
-
-const DIGEST: &str = "hmac+sha256";
-
-async fn serve(
-    mut conn: Conn,
-    password: Option<String>,
-    log: &Mutex<Recorded>,
-) -> Result<(), String> {
-    let mut salt: Option<Vec<u8>> = None;
-    while let Some((p, enc)) = conn.recv().await? {
-        if p.type_name() != Some("hello") {
-            continue;
-        }
-        let caps = p.get(1).cloned().unwrap_or(Value::Dict(Vec::new()));
-        conn.writer = PacketWriter::new(enc, Compressor::None, 0);
-        log.lock().expect("log").hellos.push(caps.clone());
-        if let (Some(pw), Some(resp)) = (password.as_deref(), caps.lookup("challenge_response")) {
-            let server_salt = salt.take().ok_or("a response without a challenge")?;
-            let client_salt = caps
-                .lookup("challenge_client_salt")
-                .and_then(Value::as_bytes)
-                .unwrap_or_default();
-            let ok = digest::verify_response(
-                DIGEST,
-                DIGEST,
-                &digest::password_bytes(pw),
-                &server_salt,
-                client_salt,
-                resp.as_bytes().unwrap_or_default(),
-            )
-            .map_err(|e| e.to_string())?;
-            if ok {
-                log.lock().expect("log").proved += 1;
-            } else {
-                log.lock().expect("log").wrong += 1;
-            }
-        } else if password.is_some() {
-            let s: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
-            salt = Some(s.clone());
-            let auth_caps = if caps
-                .lookup("version")
-                .and_then(Value::as_str)
-                .is_some_and(|v| v.starts_with("3."))
-            {
-                Value::from("")
-            } else {
-                Value::Dict(Vec::new())
-            };
-            conn.send(&Value::List(vec![
-                Value::from("challenge"),
-                Value::Bytes(Bytes::from(s)),
-                auth_caps,
-                Value::from(DIGEST),
-                Value::from(DIGEST),
-                Value::from("password"),
-            ]))
-            .await?;
-            continue;
-        }
-        conn.send(&Value::List(vec![
-            Value::from("disconnect"),
-            Value::from("server shutdown"),
-            Value::from("recorded by the xgate test"),
-        ]))
-        .await?;
-        conn.close().await;
-        return Ok(());
-    }
-    Ok(())
+/// The `compression_level` a recorded hello carried.
+pub(crate) fn compression_level(hello: &Value) -> Option<i64> {
+    hello.lookup("compression_level").and_then(Value::as_int)
 }
 
 /// A throwaway PostgreSQL cluster for one test: `initdb` and `pg_ctl` as the `postgres` account,
@@ -357,14 +253,16 @@ impl PgCluster {
         cluster
     }
 
+    /// `PROGRAM` of the cluster's PostgreSQL, to be run as the `postgres` account.
+    fn pg_command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"])
+            .arg(self.bin.join(program));
+        cmd
+    }
+
     fn pg(&self, program: &str, args: &[&str]) -> CmdOutput {
-        let out = run_with_timeout(
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(self.bin.join(program))
-                .args(args),
-            TOOL_TIMEOUT,
-        );
+        let out = run_with_timeout(self.pg_command(program).args(args), TOOL_TIMEOUT);
         assert!(
             out.success(),
             "{program} {args:?}: {out}\n{}",
@@ -383,9 +281,7 @@ impl Drop for PgCluster {
     fn drop(&mut self) {
         let data = self.dir.join("data");
         let _ = run_with_timeout(
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(self.bin.join("pg_ctl"))
+            self.pg_command("pg_ctl")
                 .arg("-D")
                 .arg(&data)
                 .args(["-m", "immediate", "-w", "stop"]),
