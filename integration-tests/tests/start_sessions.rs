@@ -96,21 +96,12 @@ fn start_then_attach(version: Version) {
         &gw.url(Some(("alice", PASSWORD)), &n.to_string()),
         dir.path(),
     );
-    let st = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        session.wait_for_pixels(
-            &format!("started-{n}.png"),
-            std::time::Duration::from_secs(60),
-        )
-    }));
-    if let Err(e) = st {
-        eprintln!(
-            "client running: {}\n{}\n{}",
-            client.running(),
-            client.process.log_tail(),
-            gw.process.log_tail()
-        );
-        std::panic::resume_unwind(e);
-    }
+    session.wait_for_pixels_through(
+        &format!("started-{n}.png"),
+        std::time::Duration::from_secs(60),
+        &mut client,
+        &gw,
+    );
     client.assert_running("attached to the session the gateway started");
 }
 
