@@ -1,7 +1,8 @@
 //! Issue #8: xpra over SSH through xgate's builtin SSH server (russh), with real xpra 3.1.3 and
 //! 6.5.5 clients, each with its paramiko backend and with the OpenSSH backend (`--ssh=ssh ...`),
 //! by key and by password, on a `bind-ssh` listener and on the shared port (sniffed on `SSH-`);
-//! and what is refused: wrong keys and passwords, shells, other commands, `_proxy_start`, and a
+//! and what is refused: wrong keys and passwords, shells, other commands, `_proxy_start` while
+//! starting sessions is off, and a
 //! client opening 1,000 channels, none of which disturbs an attached client. Also `ssh://`
 //! targets: the gateway as an SSH client of a real OpenSSH server, with host key checking.
 
@@ -19,7 +20,7 @@ use xgate_integration_tests::harness::ssh::{
 };
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{
-    free_port, run_with_timeout, Attach, CmdOutput, TestDir, Version,
+    free_port, run_with_timeout, Attach, CmdOutput, DisplayLock, Session, TestDir, Version, Xvfb,
 };
 
 /// Time allowed for a client to attach (SSH handshake, probes, xpra hello).
@@ -43,15 +44,28 @@ struct SshWorld {
 
 impl SshWorld {
     fn start(version: Version, name: &str, extra_args: &[String]) -> SshWorld {
+        SshWorld::start_listing(version, name, &[], extra_args)
+    }
+
+    /// [`SshWorld::start`], with `more` displays in alice's multifile row besides the
+    /// session's.
+    fn start_listing(
+        version: Version,
+        name: &str,
+        more: &[String],
+        extra_args: &[String],
+    ) -> SshWorld {
         let keys = TestDir::new(&format!("{name}-keys"));
         let key = keys.join("id_rsa");
         let public = keygen(&key, "rsa");
         let authorized = std::fs::read_to_string(&public).expect("read the public key");
         keys.write(&format!("{USER}.pub"), &authorized);
         let ssh_port = free_port();
-        let w = World::by_display(
+        let w = World::start(
             version,
             name,
+            false,
+            |s| [vec![format!(":{}", s.number())], more.to_vec()].concat(),
             &[
                 vec![
                     format!("--bind-ssh=127.0.0.1:{ssh_port}"),
@@ -138,6 +152,61 @@ impl SshWorld {
             cmd,
         )
     }
+}
+
+/// `_proxy_start` over the builtin SSH server: `xpra start ssh://alice@gateway/N --start=xterm
+/// --attach=no` (3.1.3, paramiko, by key) has the gateway start the session, and an attach over
+/// SSH then shows the xterm the start asked for.
+#[test]
+fn xpra_3_start_over_ssh_then_attach() {
+    let version = Version::V3;
+    let display = DisplayLock::new();
+    let n = display.number;
+    // Alice's row lists the display to be started, so that she may attach to it afterwards.
+    let sw = SshWorld::start_listing(
+        version,
+        "ssh-start",
+        &[format!(":{n}")],
+        &[
+            "--proxy-start-sessions=yes".to_string(),
+            format!("--proxy-start-command={}", version.server_command()),
+        ],
+    );
+    let url = format!("ssh://{USER}@127.0.0.1:{}/{n}", sw.ssh_port);
+    let screen = Xvfb::start(sw.w.dir.path());
+    let mut start = version.client(&client_home_in(sw.w.dir.path()));
+    start.env("DISPLAY", screen.name()).args([
+        "start",
+        url.as_str(),
+        "--start=xterm",
+        "--attach=no",
+        "--ssh=paramiko",
+    ]);
+    let out = run_with_timeout(&mut start, Duration::from_secs(90));
+    assert!(
+        out.success(),
+        "xpra start over SSH failed: {out}\n{}",
+        sw.w.gateway.process.log_tail()
+    );
+    let session = Session::adopt(version, display, sw.w.dir.path());
+    assert!(
+        sw.w.gateway.log().contains("session started"),
+        "the gateway did not start the session\n{}",
+        sw.w.gateway.process.log_tail()
+    );
+    assert!(
+        session.listed_live(),
+        "the new session is not LIVE: {}",
+        session.as_user(&["list"])
+    );
+    let mut client = sw.attach(&url, "--ssh=paramiko");
+    session.wait_for_pixels_through(
+        "ssh-started.png",
+        ATTACH_TIMEOUT,
+        &mut client,
+        &sw.w.gateway,
+    );
+    client.assert_running("attached over SSH to the session the gateway started");
 }
 
 /// Attaches with one backend and credential, waits for `Attached to`, then kills the client
@@ -271,7 +340,7 @@ fn ssh_bad_input_is_refused_and_an_attached_client_carries_on() {
     assert_eq!(out.status.and_then(|s| s.code()), Some(127), "{out}");
     assert!(out.stdout.is_empty(), "stdout of a refused command: {out}");
     assert!(out.stderr.contains("command not found"), "{out}");
-    // Starting sessions is not served.
+    // Starting sessions is off unless configured.
     let out = sw.ssh(
         port,
         key.as_deref(),
@@ -279,7 +348,10 @@ fn ssh_bad_input_is_refused_and_an_attached_client_carries_on() {
         Some(r#"xpra "_proxy_start" ":102" "--start=xterm""#),
     );
     assert_eq!(out.status.and_then(|s| s.code()), Some(1), "{out}");
-    assert!(out.stderr.contains("cannot start sessions"), "{out}");
+    assert!(
+        out.stderr.contains("starting sessions is not enabled"),
+        "{out}"
+    );
     // No shell, on either port.
     for p in [port, sw.w.gateway.port] {
         let out = sw.ssh(p, key.as_deref(), None, None);

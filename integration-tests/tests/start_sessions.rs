@@ -4,7 +4,7 @@
 //! later attach to the new session, proven by the session's pixels. Refusals (starting off, a
 //! display that is taken) reach the client as xpra's disconnect reasons.
 
-use xgate_integration_tests::harness::xpra::{client_home_in, CMD_TIMEOUT, QUIET_SERVER_ARGS};
+use xgate_integration_tests::harness::xpra::{client_home_in, CMD_TIMEOUT};
 use xgate_integration_tests::harness::{
     run_with_timeout, Attach, CmdOutput, DisplayLock, Gateway, Session, TestDir, Version, Xvfb,
 };
@@ -14,12 +14,6 @@ const PASSWORD: &str = "secret";
 
 /// A gateway whose clients may start sessions (`enabled`) with `version`'s xpra.
 fn gateway(dir: &TestDir, version: Version, enabled: bool) -> Gateway {
-    let mut command = vec![version.bin().to_string_lossy().into_owned()];
-    command.extend(QUIET_SERVER_ARGS.iter().map(|a| a.to_string()));
-    if version == Version::V6 {
-        // Debian's /etc/xpra lists packet encoders 6.5.5 refuses.
-        command.push("--packet-encoders=rencodeplus".into());
-    }
     Gateway::start(
         dir.path(),
         &[
@@ -28,7 +22,7 @@ fn gateway(dir: &TestDir, version: Version, enabled: bool) -> Gateway {
                 "--proxy-start-sessions={}",
                 if enabled { "yes" } else { "no" }
             ),
-            format!("--proxy-start-command={}", command.join(" ")),
+            format!("--proxy-start-command={}", version.server_command()),
         ],
     )
 }

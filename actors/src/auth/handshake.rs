@@ -187,6 +187,9 @@ async fn session_for(
         warn!(target: "xgate::auth", id = %info.id, user = %grant.user.username, "no session started: {e}");
         refuse(e.reason(), e.to_string())
     };
+    // Over SSH the channel is a pipe to the new session, which answers whatever the client
+    // asks (a `detach` request when it does not attach), as behind xpra's `_proxy_start`.
+    let over_ssh = ssh_start.is_some();
     let asked = match (ssh_start, hello.get("start-new-session")) {
         (Some(r), _) => Some(r),
         (None, Some(sns)) => Some(StartRequest::from_hello(sns).map_err(start_refused)?),
@@ -223,7 +226,7 @@ async fn session_for(
     )
     .await
     .map_err(start_refused)?;
-    if hello.get("connect").and_then(Value::as_bool) == Some(false) {
+    if !over_ssh && hello.get("connect").and_then(Value::as_bool) == Some(false) {
         let mode = hello
             .get("start-new-session")
             .and_then(|sns| sns.get("mode"))

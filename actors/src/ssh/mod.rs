@@ -38,6 +38,9 @@ pub struct SshSettings {
     pub authorized_keys: String,
     /// `login-timeout`: from the connection to a successful SSH login; then it is closed.
     pub login_timeout: Duration,
+    /// `proxy-start-sessions`: whether `xpra _proxy_start` is taken (else refused at once, with
+    /// the reason on stderr, rather than after the client's hello).
+    pub start_sessions: bool,
 }
 
 impl SshSettings {
@@ -70,6 +73,7 @@ impl SshSettings {
             russh: Arc::new(russh),
             authorized_keys,
             login_timeout,
+            start_sessions: false,
         }
     }
 
@@ -101,14 +105,13 @@ impl SshSettings {
             .ssh_authorized_keys
             .clone()
             .unwrap_or_else(|| keys::DEFAULT_AUTHORIZED_KEYS.to_string());
-        Ok((
-            SshSettings::new(
-                vec![key],
-                template,
-                cfg.login_timeout,
-                cfg.auth_failure_delay,
-            ),
-            notes,
-        ))
+        let mut settings = SshSettings::new(
+            vec![key],
+            template,
+            cfg.login_timeout,
+            cfg.auth_failure_delay,
+        );
+        settings.start_sessions = cfg.proxy_start_sessions;
+        Ok((settings, notes))
     }
 }

@@ -349,6 +349,16 @@ impl Handler for SshConnection {
                 self.finish(channel, status, session);
             }
             ExecRequest::Proxy { display } => self.proxy(channel, display, None, session),
+            ExecRequest::Start { .. } if !self.settings.start_sessions => {
+                info!(target: "xgate::ssh", id = %self.info.id, %command, "exec refused: starting sessions is off");
+                self.fail(
+                    channel,
+                    1,
+                    "starting sessions is not enabled on this gateway (proxy-start-sessions): \
+                     attach to a running session with `xpra _proxy [DISPLAY]`",
+                    session,
+                )
+            }
             ExecRequest::Start { request } => {
                 let display = request.display.map(|n| format!(":{n}"));
                 self.proxy(channel, display, Some(request), session)

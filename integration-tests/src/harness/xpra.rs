@@ -56,6 +56,17 @@ impl Version {
         }
     }
 
+    /// `xpra` with the options of every test session ([`QUIET_SERVER_ARGS`] and this version's
+    /// own), as one line: the gateway's `proxy-start-command`, which splits it on blanks.
+    pub fn server_command(self) -> String {
+        let bin = self.bin().to_string_lossy().into_owned();
+        std::iter::once(bin.as_str())
+            .chain(QUIET_SERVER_ARGS.iter().copied())
+            .chain(self.common_args())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// A client command run as root (the tests' own identity) in a private home.
     pub fn client(self, home: &Path) -> Command {
         let mut c = Command::new(self.bin());
