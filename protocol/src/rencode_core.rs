@@ -88,41 +88,65 @@ pub(crate) fn encode_into(
             Dialect::Plus if std::str::from_utf8(b).is_err() => encode_long(b, b'/', out),
             _ => encode_str(b, out),
         },
-        Value::List(items) => {
-            if depth >= MAX_DEPTH {
-                return Err(EncodeError::TooDeep { max: MAX_DEPTH });
-            }
-            let fixed = items.len() < LIST_FIXED_COUNT;
-            if fixed {
-                out.push(LIST_FIXED_START + items.len() as u8);
-            } else {
-                out.push(CHR_LIST);
-            }
-            for item in items {
-                encode_into(item, out, opts, depth + 1)?;
-            }
-            if !fixed {
-                out.push(CHR_TERM);
-            }
-        }
-        Value::Dict(pairs) => {
-            if depth >= MAX_DEPTH {
-                return Err(EncodeError::TooDeep { max: MAX_DEPTH });
-            }
-            let fixed = pairs.len() < DICT_FIXED_COUNT;
-            if fixed {
-                out.push(DICT_FIXED_START + pairs.len() as u8);
-            } else {
-                out.push(CHR_DICT);
-            }
-            for (k, v) in pairs {
-                encode_into(k, out, opts, depth + 1)?;
-                encode_into(v, out, opts, depth + 1)?;
-            }
-            if !fixed {
-                out.push(CHR_TERM);
-            }
-        }
+        Value::List(items) => encode_container(items, LIST, out, depth, |item, out| {
+            encode_into(item, out, opts, depth + 1)
+        })?,
+        Value::Dict(pairs) => encode_container(pairs, DICT, out, depth, |(k, v), out| {
+            encode_into(k, out, opts, depth + 1)?;
+            encode_into(v, out, opts, depth + 1)
+        })?,
+    }
+    Ok(())
+}
+
+/// How rencode frames a list or a dict: small ones as one byte that holds the count, larger ones
+/// between an opening byte and [`CHR_TERM`].
+#[derive(Clone, Copy)]
+struct Container {
+    /// The byte for an empty container; `fixed_start + n` for `n` entries.
+    fixed_start: u8,
+    /// Containers with fewer entries than this use the one-byte form.
+    fixed_count: usize,
+    /// The opening byte of the terminated form.
+    open: u8,
+}
+
+const LIST: Container = Container {
+    fixed_start: LIST_FIXED_START,
+    fixed_count: LIST_FIXED_COUNT,
+    open: CHR_LIST,
+};
+
+const DICT: Container = Container {
+    fixed_start: DICT_FIXED_START,
+    fixed_count: DICT_FIXED_COUNT,
+    open: CHR_DICT,
+};
+
+/// Writes a list or dict at nesting `depth` whose entries `encode_entry` writes, refusing to
+/// nest deeper than [`MAX_DEPTH`].
+#[inline]
+fn encode_container<T>(
+    entries: &[T],
+    kind: Container,
+    out: &mut Vec<u8>,
+    depth: usize,
+    mut encode_entry: impl FnMut(&T, &mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    if depth >= MAX_DEPTH {
+        return Err(EncodeError::TooDeep { max: MAX_DEPTH });
+    }
+    let fixed = entries.len() < kind.fixed_count;
+    if fixed {
+        out.push(kind.fixed_start + entries.len() as u8);
+    } else {
+        out.push(kind.open);
+    }
+    for entry in entries {
+        encode_entry(entry, out)?;
+    }
+    if !fixed {
+        out.push(CHR_TERM);
     }
     Ok(())
 }
