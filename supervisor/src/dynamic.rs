@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::{
     Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, MessageResult, Running,
@@ -21,8 +21,8 @@ use crate::intensity::{Backoff, Intensity, RestartWindow};
 use crate::link::{Control, ExitHandle, ExitNotice, Link};
 use crate::reason::{ExitReason, REACHED_MAX_RESTART_INTENSITY};
 use crate::shutdown::RootHandle;
-use crate::snapshot::{GetSnapshot, Subscribe};
-use crate::spec::{ChildSpec, Restart, Shutdown, StartCtx};
+use crate::snapshot::{supervisor_node, GetSnapshot, Subscribe};
+use crate::spec::{ChildSpec, Shutdown, StartCtx};
 
 /// The id of a dynamic child; it keeps its id across restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -214,14 +214,7 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
         let Some(child) = self.children.get_mut(&id) else {
             return;
         };
-        child.incarnation = child.incarnation.wrapping_add(1);
-        let control = Arc::new(Control::default());
-        let link = Link::supervised(
-            control.clone(),
-            self.exits_tx.clone(),
-            id,
-            child.incarnation,
-        );
+        let (control, link) = Link::next_incarnation(&self.exits_tx, id, &mut child.incarnation);
         child.control = Some(control);
         child.state = ChildState::Running;
         child.started_at = Some(Instant::now());
@@ -272,12 +265,7 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
         child.control = None;
         self.running -= 1;
         let terminating = child.state == ChildState::Stopping;
-        let wants_restart = match self.spec.restart {
-            Restart::Permanent => true,
-            Restart::Transient => reason.is_abnormal(),
-            Restart::Temporary => false,
-        };
-        if self.phase != Phase::Running || terminating || !wants_restart {
+        if self.phase != Phase::Running || terminating || !reason.restarts(self.spec.restart) {
             self.emit_exit(id, &reason, false);
             self.children.remove(&id);
             if self.phase == Phase::ShuttingDown && self.running == 0 {
@@ -288,33 +276,22 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
         let now = Instant::now();
         if !self.window.record(now) {
             self.emit_exit(id, &reason, false);
-            let intensity = self.window.intensity;
-            self.events
-                .emit(|| SupervisionEvent::RestartIntensityReached {
-                    supervisor: self.path.clone(),
-                    max_restarts: intensity.max_restarts,
-                    period_ms: intensity.period.as_millis() as u64,
-                });
+            self.events.emit(|| self.window.reached_event(&self.path));
             self.children.remove(&id);
             self.begin_shutdown(ExitReason::Error(REACHED_MAX_RESTART_INTENSITY.into()), ctx);
             return;
         }
         self.emit_exit(id, &reason, true);
-        let period = self.window.intensity.period;
         let Some(child) = self.children.get_mut(&id) else {
             return;
         };
-        let ran_long = child
-            .started_at
-            .is_some_and(|t| now.saturating_duration_since(t) >= period);
-        child.consecutive = if ran_long { 0 } else { child.consecutive + 1 };
+        let delay =
+            self.window
+                .restart_delay(self.backoff, child.started_at, now, &mut child.consecutive);
         child.last_exit = Some(Box::new(reason));
         child.state = ChildState::Restarting;
         child.restart_count += 1;
         self.restarts += 1;
-        let delay = self.backoff.map_or(Duration::ZERO, |b| {
-            b.delay(child.consecutive.saturating_sub(1))
-        });
         if delay.is_zero() {
             self.start(id);
         } else {
@@ -340,14 +317,9 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
             return;
         };
         child.state = ChildState::Stopping;
-        match shutdown {
-            Shutdown::BrutalKill => control.kill(),
-            Shutdown::Infinity => control.request_stop(),
-            Shutdown::Timeout(timeout) => {
-                control.request_stop();
-                let incarnation = child.incarnation;
-                ctx.run_later(timeout, move |act, _| act.kill_stopping(id, incarnation));
-            }
+        if let Some(timeout) = shutdown.begin(control) {
+            let incarnation = child.incarnation;
+            ctx.run_later(timeout, move |act, _| act.kill_stopping(id, incarnation));
         }
     }
 
@@ -377,10 +349,8 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
         for child in self.children.values_mut() {
             child.state = ChildState::Stopping;
             if let Some(control) = &child.control {
-                match shutdown {
-                    Shutdown::BrutalKill => control.kill(),
-                    Shutdown::Infinity | Shutdown::Timeout(_) => control.request_stop(),
-                }
+                // The timeout, if any, is armed once for all children below.
+                shutdown.begin(control);
             }
         }
         if let Shutdown::Timeout(timeout) = shutdown {
@@ -560,26 +530,13 @@ impl<Args: Clone + Unpin + 'static> Handler<GetSnapshot> for DynamicSupervisor<A
                 })
             })
             .collect();
+        let state = match self.phase {
+            Phase::Running => ChildState::Running,
+            Phase::ShuttingDown => ChildState::Stopping,
+            Phase::Stopped => ChildState::Stopped,
+        };
         MessageResult(TreeSnapshot {
-            root: ChildSnapshot {
-                name: self
-                    .path
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(&self.path)
-                    .to_owned(),
-                kind: ChildKind::Supervisor,
-                restart: None,
-                strategy: Some(StrategyKind::SimpleOneForOne),
-                state: match self.phase {
-                    Phase::Running => ChildState::Running,
-                    Phase::ShuttingDown => ChildState::Stopping,
-                    Phase::Stopped => ChildState::Stopped,
-                },
-                restart_count: 0,
-                last_exit: None,
-                children,
-            },
+            root: supervisor_node(&self.path, StrategyKind::SimpleOneForOne, state, children),
         })
     }
 }

@@ -13,7 +13,7 @@ use actix::{
 use futures::channel::mpsc;
 use futures::future::join_all;
 use xgate_messages::supervision::{
-    ChildKind, ChildSnapshot, ChildState, StrategyKind, SupervisionEvent, TreeSnapshot,
+    ChildSnapshot, ChildState, StrategyKind, SupervisionEvent, TreeSnapshot,
 };
 
 use crate::events::EventBus;
@@ -21,8 +21,8 @@ use crate::intensity::{Backoff, Intensity, RestartWindow};
 use crate::link::{Control, ExitHandle, ExitNotice, Link};
 use crate::reason::{ExitReason, REACHED_MAX_RESTART_INTENSITY};
 use crate::shutdown::RootHandle;
-use crate::snapshot::{GetSnapshot, Subscribe};
-use crate::spec::{ChildSpec, Restart, Shutdown, StartCtx};
+use crate::snapshot::{supervisor_node, GetSnapshot, Subscribe};
+use crate::spec::{ChildSpec, Restart, StartCtx};
 use crate::strategy::Strategy;
 
 /// One child of a [`Supervisor`], with its bookkeeping.
@@ -218,14 +218,8 @@ impl Supervisor {
         let Some(child) = self.children.get_mut(index) else {
             return;
         };
-        child.incarnation = child.incarnation.wrapping_add(1);
-        let control = Arc::new(Control::default());
-        let link = Link::supervised(
-            control.clone(),
-            self.exits_tx.clone(),
-            index as u64,
-            child.incarnation,
-        );
+        let (control, link) =
+            Link::next_incarnation(&self.exits_tx, index as u64, &mut child.incarnation);
         child.control = Some(control);
         child.state = ChildState::Running;
         child.started_at = Some(Instant::now());
@@ -346,37 +340,22 @@ impl Supervisor {
 
     /// A child exited while the supervisor was running normally.
     fn on_exit(&mut self, index: usize, reason: ExitReason, ctx: &mut Context<Self>) {
-        let wants_restart = match self.children[index].spec.restart {
-            Restart::Permanent => true,
-            Restart::Transient => reason.is_abnormal(),
-            Restart::Temporary => false,
-        };
-        if !wants_restart {
+        if !reason.restarts(self.children[index].spec.restart) {
             self.mark_exited(index, reason, false);
             return;
         }
         let now = Instant::now();
         if !self.window.record(now) {
             self.mark_exited(index, reason, false);
-            let intensity = self.window.intensity;
-            let path = &self.path;
-            self.events
-                .emit(|| SupervisionEvent::RestartIntensityReached {
-                    supervisor: path.clone(),
-                    max_restarts: intensity.max_restarts,
-                    period_ms: intensity.period.as_millis() as u64,
-                });
+            let (window, path) = (&self.window, &self.path);
+            self.events.emit(|| window.reached_event(path));
             self.begin_shutdown(ExitReason::Error(REACHED_MAX_RESTART_INTENSITY.into()), ctx);
             return;
         }
         let child = &mut self.children[index];
-        let ran_long = child
-            .started_at
-            .is_some_and(|t| now.saturating_duration_since(t) >= self.window.intensity.period);
-        child.consecutive = if ran_long { 0 } else { child.consecutive + 1 };
-        let delay = self.backoff.map_or(Duration::ZERO, |b| {
-            b.delay(child.consecutive.saturating_sub(1))
-        });
+        let delay =
+            self.window
+                .restart_delay(self.backoff, child.started_at, now, &mut child.consecutive);
         self.mark_exited(index, reason, true);
         let range = self.strategy.affected(index, self.children.len());
         // Stop the rest of the group in reverse start order, then restart it in order.
@@ -403,20 +382,15 @@ impl Supervisor {
                 return; // waiting for its exit notice
             }
             child.state = ChildState::Stopping;
-            match child.spec.shutdown {
-                Shutdown::BrutalKill => control.kill(),
-                Shutdown::Infinity => control.request_stop(),
-                Shutdown::Timeout(timeout) => {
-                    control.request_stop();
-                    let incarnation = child.incarnation;
-                    if crate::child::has_runtime() {
-                        ctx.run_later(timeout, move |act, _| {
-                            act.kill_after_timeout(index, incarnation);
-                        });
-                    } else {
-                        // Dropped while the runtime goes away: no timer can run, abort now.
-                        control.kill();
-                    }
+            if let Some(timeout) = child.spec.shutdown.begin(&control) {
+                let incarnation = child.incarnation;
+                if crate::child::has_runtime() {
+                    ctx.run_later(timeout, move |act, _| {
+                        act.kill_after_timeout(index, incarnation);
+                    });
+                } else {
+                    // Dropped while the runtime goes away: no timer can run, abort now.
+                    control.kill();
                 }
             }
             return;
@@ -519,38 +493,26 @@ impl Supervisor {
     }
 
     fn snapshot_node(&self) -> ChildSnapshot {
-        ChildSnapshot {
-            name: self
-                .path
-                .rsplit('/')
-                .next()
-                .unwrap_or(&self.path)
-                .to_owned(),
-            kind: ChildKind::Supervisor,
-            restart: None,
-            strategy: Some(self.strategy.kind()),
-            state: match self.phase {
-                Phase::Running | Phase::Restarting => ChildState::Running,
-                Phase::ShuttingDown => ChildState::Stopping,
-                Phase::Stopped => ChildState::Stopped,
-            },
-            restart_count: 0,
-            last_exit: None,
-            children: self
-                .children
-                .iter()
-                .map(|c| ChildSnapshot {
-                    name: c.spec.name.clone(),
-                    kind: c.spec.kind,
-                    restart: Some(c.spec.restart),
-                    strategy: c.strategy,
-                    state: c.state,
-                    restart_count: c.restart_count,
-                    last_exit: c.last_exit.as_ref().map(ToString::to_string),
-                    children: Vec::new(),
-                })
-                .collect(),
-        }
+        let state = match self.phase {
+            Phase::Running | Phase::Restarting => ChildState::Running,
+            Phase::ShuttingDown => ChildState::Stopping,
+            Phase::Stopped => ChildState::Stopped,
+        };
+        let children = self
+            .children
+            .iter()
+            .map(|c| ChildSnapshot {
+                name: c.spec.name.clone(),
+                kind: c.spec.kind,
+                restart: Some(c.spec.restart),
+                strategy: c.strategy,
+                state: c.state,
+                restart_count: c.restart_count,
+                last_exit: c.last_exit.as_ref().map(ToString::to_string),
+                children: Vec::new(),
+            })
+            .collect();
+        supervisor_node(&self.path, self.strategy.kind(), state, children)
     }
 }
 
