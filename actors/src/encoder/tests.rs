@@ -12,6 +12,7 @@ use xgate_messages::encode::{
     VideoCodec,
 };
 
+use super::decode::decode_each;
 use super::probe::{probe_one, test_frame};
 use super::{EncoderPool, EncoderSettings, StreamEncoder};
 
@@ -40,48 +41,6 @@ fn solid(width: u32, height: u32, format: PixelFormat, rgb: [u8; 3]) -> RawFrame
     }
 }
 
-/// Decodes each frame on its own, the way xpra's avcodec2 decoder does: one packet in, one
-/// picture out at once. Returns the pictures as RGB24.
-fn decode_each(codec: VideoCodec, frames: &[Bytes]) -> Vec<(ff::frame::Video, Vec<u8>)> {
-    let id = match codec {
-        VideoCodec::H264 => ff::codec::Id::H264,
-        VideoCodec::Vp8 => ff::codec::Id::VP8,
-        VideoCodec::Vp9 => ff::codec::Id::VP9,
-    };
-    let dec = ff::decoder::find(id).unwrap();
-    let mut d = ff::codec::context::Context::new_with_codec(dec)
-        .decoder()
-        .video()
-        .unwrap();
-    let mut out = Vec::new();
-    for (i, data) in frames.iter().enumerate() {
-        d.send_packet(&ff::Packet::copy(data)).unwrap();
-        let mut pic = ff::frame::Video::empty();
-        d.receive_frame(&mut pic)
-            .unwrap_or_else(|e| panic!("frame {i}: no picture at once: {e}"));
-        let mut rgb = ff::frame::Video::empty();
-        let mut sws = ff::software::scaling::Context::get(
-            pic.format(),
-            pic.width(),
-            pic.height(),
-            ff::format::Pixel::RGB24,
-            pic.width(),
-            pic.height(),
-            ff::software::scaling::Flags::BICUBIC,
-        )
-        .unwrap();
-        sws.run(&pic, &mut rgb).unwrap();
-        let w = rgb.width() as usize * 3;
-        let stride = rgb.stride(0);
-        let mut packed = Vec::new();
-        for row in rgb.data(0).chunks(stride).take(rgb.height() as usize) {
-            packed.extend_from_slice(&row[..w]);
-        }
-        out.push((pic, packed));
-    }
-    out
-}
-
 fn close(a: &[u8], b: [u8; 3], tol: u8) -> bool {
     a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tol)
 }
@@ -108,7 +67,7 @@ fn x264_is_annexb_with_inband_headers_limited_range_and_decodes_at_once() {
         .map(|w| w[3] & 0x1f)
         .collect();
     assert!(nal_types.contains(&7) && nal_types.contains(&8) && nal_types.contains(&5));
-    let pics = decode_each(VideoCodec::H264, &frames);
+    let pics = decode_each(VideoCodec::H264, &frames).unwrap();
     for (pic, rgb) in &pics {
         // yuvj420p (full range) would be refused by 3.1.3's decoder.
         assert_eq!(pic.format(), ff::format::Pixel::YUV420P);
@@ -124,7 +83,7 @@ fn odd_sizes_are_cropped_for_h264_but_not_for_vpx() {
     let (data, _, _) = enc
         .encode(&solid(101, 77, PixelFormat::Rgb, [10, 200, 30]), false)
         .unwrap();
-    let pics = decode_each(VideoCodec::H264, &[data]);
+    let pics = decode_each(VideoCodec::H264, &[data]).unwrap();
     assert_eq!((pics[0].0.width(), pics[0].0.height()), (100, 76));
     let enc = StreamEncoder::open("libvpx", 101, 77, PixelFormat::Bgra).unwrap();
     assert_eq!(enc.size(), (101, 77));
@@ -144,7 +103,7 @@ fn vp8_and_vp9_decode_frame_by_frame() {
             assert_eq!(key, i == 0, "{name}: frame {i}");
             frames.push(data);
         }
-        for (pic, rgb) in decode_each(codec, &frames) {
+        for (pic, rgb) in decode_each(codec, &frames).unwrap() {
             assert_eq!(pic.format(), ff::format::Pixel::YUV420P);
             assert!(close(&rgb[..3], colour, 8), "{name}: {:?}", &rgb[..3]);
         }
