@@ -226,7 +226,8 @@ impl ChildSpec<()> {
             Box::new(move |_, start| {
                 let mut sup = make();
                 let strategy = sup.strategy_kind();
-                sup.attach(start.path, start.events.clone(), start.link.exit_handle());
+                sup.node
+                    .attach(start.path, start.events.clone(), start.link.exit_handle());
                 let addr = spawn_actor(start.link, false, move |_| sup);
                 Started {
                     snapshot: addr.map(|a| a.recipient()),
@@ -254,7 +255,8 @@ impl ChildSpec<()> {
             ChildKind::Supervisor,
             Box::new(move |_, start| {
                 let mut sup = make();
-                sup.attach(start.path, start.events.clone(), start.link.exit_handle());
+                sup.node
+                    .attach(start.path, start.events.clone(), start.link.exit_handle());
                 let addr = spawn_actor(start.link, true, move |_| sup);
                 if let Some(addr) = &addr {
                     on_start(addr.clone());
