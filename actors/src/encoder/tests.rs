@@ -41,23 +41,36 @@ fn solid(width: u32, height: u32, format: PixelFormat, rgb: [u8; 3]) -> RawFrame
     }
 }
 
+/// Opens encoder `name` at `width` x `height` and encodes `count` frames of one colour; checks
+/// that they are numbered from 0 and that only the first is a keyframe.
+fn encode_solid(
+    name: &'static str,
+    (width, height): (u32, u32),
+    format: PixelFormat,
+    colour: [u8; 3],
+    count: u64,
+) -> Vec<Bytes> {
+    let mut enc = StreamEncoder::open(name, width, height, format).unwrap();
+    (0..count)
+        .map(|i| {
+            let (data, number, key) = enc
+                .encode(&solid(width, height, format, colour), false)
+                .unwrap();
+            assert_eq!(number, i, "{name}: frame number");
+            assert_eq!(key, i == 0, "{name}: only frame 0 is a keyframe, not {i}");
+            data
+        })
+        .collect()
+}
+
 fn close(a: &[u8], b: [u8; 3], tol: u8) -> bool {
     a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tol)
 }
 
 #[test]
 fn x264_is_annexb_with_inband_headers_limited_range_and_decodes_at_once() {
-    let mut enc = StreamEncoder::open("libx264", 320, 240, PixelFormat::Bgrx).unwrap();
     let colour = [0xe0, 0x80, 0x20];
-    let mut frames = Vec::new();
-    for i in 0..5 {
-        let (data, number, key) = enc
-            .encode(&solid(320, 240, PixelFormat::Bgrx, colour), false)
-            .unwrap();
-        assert_eq!(number, i);
-        assert_eq!(key, i == 0, "only frame 0 is a keyframe");
-        frames.push(data);
-    }
+    let frames = encode_solid("libx264", (320, 240), PixelFormat::Bgrx, colour, 5);
     // Annex-B: a start code, and SPS (7) and PPS (8) in the first access unit.
     let first = &frames[0];
     assert!(first.starts_with(&[0, 0, 0, 1]) || first.starts_with(&[0, 0, 1]));
@@ -92,17 +105,8 @@ fn odd_sizes_are_cropped_for_h264_but_not_for_vpx() {
 #[test]
 fn vp8_and_vp9_decode_frame_by_frame() {
     for (name, codec) in [("libvpx", VideoCodec::Vp8), ("libvpx-vp9", VideoCodec::Vp9)] {
-        let mut enc = StreamEncoder::open(name, 192, 108, PixelFormat::Rgbx).unwrap();
         let colour = [0x30, 0xa0, 0x60];
-        let mut frames = Vec::new();
-        for i in 0..4 {
-            let (data, number, key) = enc
-                .encode(&solid(192, 108, PixelFormat::Rgbx, colour), false)
-                .unwrap();
-            assert_eq!(number, i);
-            assert_eq!(key, i == 0, "{name}: frame {i}");
-            frames.push(data);
-        }
+        let frames = encode_solid(name, (192, 108), PixelFormat::Rgbx, colour, 4);
         for (pic, rgb) in decode_each(codec, &frames).unwrap() {
             assert_eq!(pic.format(), ff::format::Pixel::YUV420P);
             assert!(close(&rgb[..3], colour, 8), "{name}: {:?}", &rgb[..3]);
