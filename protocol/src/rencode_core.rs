@@ -88,13 +88,21 @@ pub(crate) fn encode_into(
             Dialect::Plus if std::str::from_utf8(b).is_err() => encode_long(b, b'/', out),
             _ => encode_str(b, out),
         },
-        Value::List(items) => encode_container(items, LIST, out, depth, |item, out| {
-            encode_into(item, out, opts, depth + 1)
-        })?,
-        Value::Dict(pairs) => encode_container(pairs, DICT, out, depth, |(k, v), out| {
-            encode_into(k, out, opts, depth + 1)?;
-            encode_into(v, out, opts, depth + 1)
-        })?,
+        Value::List(items) => {
+            let terminated = LIST.open(items.len(), out, depth)?;
+            for item in items {
+                encode_into(item, out, opts, depth + 1)?;
+            }
+            close(terminated, out);
+        }
+        Value::Dict(pairs) => {
+            let terminated = DICT.open(pairs.len(), out, depth)?;
+            for (k, v) in pairs {
+                encode_into(k, out, opts, depth + 1)?;
+                encode_into(v, out, opts, depth + 1)?;
+            }
+            close(terminated, out);
+        }
     }
     Ok(())
 }
@@ -108,47 +116,45 @@ struct Container {
     /// Containers with fewer entries than this use the one-byte form.
     fixed_count: usize,
     /// The opening byte of the terminated form.
-    open: u8,
+    marker: u8,
 }
 
 const LIST: Container = Container {
     fixed_start: LIST_FIXED_START,
     fixed_count: LIST_FIXED_COUNT,
-    open: CHR_LIST,
+    marker: CHR_LIST,
 };
 
 const DICT: Container = Container {
     fixed_start: DICT_FIXED_START,
     fixed_count: DICT_FIXED_COUNT,
-    open: CHR_DICT,
+    marker: CHR_DICT,
 };
 
-/// Writes a list or dict at nesting `depth` whose entries `encode_entry` writes, refusing to
-/// nest deeper than [`MAX_DEPTH`].
+impl Container {
+    /// Writes the start of a container of `len` entries at nesting `depth`, refusing to nest
+    /// deeper than [`MAX_DEPTH`]; `true` when it must be [`close`]d with a terminator.
+    #[inline]
+    fn open(self, len: usize, out: &mut Vec<u8>, depth: usize) -> Result<bool, EncodeError> {
+        if depth >= MAX_DEPTH {
+            return Err(EncodeError::TooDeep { max: MAX_DEPTH });
+        }
+        if len < self.fixed_count {
+            out.push(self.fixed_start + len as u8);
+            Ok(false)
+        } else {
+            out.push(self.marker);
+            Ok(true)
+        }
+    }
+}
+
+/// Ends a container that [`Container::open`] said is `terminated`.
 #[inline]
-fn encode_container<T>(
-    entries: &[T],
-    kind: Container,
-    out: &mut Vec<u8>,
-    depth: usize,
-    mut encode_entry: impl FnMut(&T, &mut Vec<u8>) -> Result<(), EncodeError>,
-) -> Result<(), EncodeError> {
-    if depth >= MAX_DEPTH {
-        return Err(EncodeError::TooDeep { max: MAX_DEPTH });
-    }
-    let fixed = entries.len() < kind.fixed_count;
-    if fixed {
-        out.push(kind.fixed_start + entries.len() as u8);
-    } else {
-        out.push(kind.open);
-    }
-    for entry in entries {
-        encode_entry(entry, out)?;
-    }
-    if !fixed {
+fn close(terminated: bool, out: &mut Vec<u8>) {
+    if terminated {
         out.push(CHR_TERM);
     }
-    Ok(())
 }
 
 fn encode_int(x: i64, out: &mut Vec<u8>) {
