@@ -276,23 +276,14 @@ impl Decoder<'_> {
 mod tests {
     use super::*;
 
-    fn sob(s: &'static [u8]) -> Value {
-        Value::StrOrBytes(ByteStr::from_static(s))
-    }
+    use crate::test_support::{hello_example, hello_example_decoded, sob};
 
     #[test]
     fn example_of_section_2_3() {
-        let v = Value::list([Value::from("hello"), Value::dict([("version", "6.0")])]);
-        let enc = encode(&v).unwrap();
+        let enc = encode(&hello_example()).unwrap();
         assert_eq!(enc, b"l5:hellod7:version3:6.0ee");
         assert_eq!(enc.len(), 25);
-        assert_eq!(
-            decode(&enc).unwrap(),
-            Value::list([
-                sob(b"hello"),
-                Value::Dict(vec![(sob(b"version"), sob(b"6.0"))])
-            ])
-        );
+        assert_eq!(decode(&enc).unwrap(), hello_example_decoded());
     }
 
     #[test]

@@ -151,22 +151,7 @@ pub fn extract_raw_chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn draw(placeholder: Value) -> Value {
-        Value::list([
-            Value::from("draw"),
-            1.into(),
-            0.into(),
-            0.into(),
-            10.into(),
-            10.into(),
-            "rgb24".into(),
-            placeholder,
-            5.into(),
-            30.into(),
-            Value::Dict(vec![]),
-        ])
-    }
+    use crate::test_support::draw_example as draw;
 
     #[test]
     fn splices_into_the_placeholder() {

@@ -253,20 +253,8 @@ pub fn decompress_with(
         }
         Compressor::Lz4 => lz4_decompress(data, max_out),
         Compressor::Zlib => zlib_decompress(data, max_out, None),
-        Compressor::Brotli => {
-            let reader = brotli::Decompressor::new(data, 4096);
-            read_bounded("brotli", reader, max_out)
-        }
-        Compressor::Zstd => {
-            let mut dec =
-                zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt("zstd", e))?;
-            // Never let a frame header make the decoder allocate a window larger than the output
-            // may be (xpra's payloads are small; 2^10 is zstd's minimum window).
-            let window_log = (usize::BITS - max_out.max(1024).leading_zeros()).clamp(10, 27);
-            dec.window_log_max(window_log)
-                .map_err(|e| corrupt("zstd", e))?;
-            read_bounded("zstd", dec.single_frame(), max_out)
-        }
+        Compressor::Brotli => read_bounded("brotli", brotli_reader(data), max_out),
+        Compressor::Zstd => read_bounded("zstd", zstd_reader(data, max_out)?, max_out),
     }
 }
 
@@ -283,19 +271,28 @@ pub fn decompress_prefix(
         Compressor::None => Ok(data[..data.len().min(prefix)].to_vec()),
         Compressor::Lz4 => lz4_decompress(data, max_out),
         Compressor::Zlib => zlib_decompress(data, max_out, Some(prefix)),
-        Compressor::Brotli => {
-            let reader = brotli::Decompressor::new(data, 4096);
-            read_prefix("brotli", reader, prefix)
-        }
-        Compressor::Zstd => {
-            let mut dec =
-                zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt("zstd", e))?;
-            let window_log = (usize::BITS - max_out.max(1024).leading_zeros()).clamp(10, 27);
-            dec.window_log_max(window_log)
-                .map_err(|e| corrupt("zstd", e))?;
-            read_prefix("zstd", dec.single_frame(), prefix)
-        }
+        Compressor::Brotli => read_prefix("brotli", brotli_reader(data), prefix),
+        Compressor::Zstd => read_prefix("zstd", zstd_reader(data, max_out)?, prefix),
     }
+}
+
+/// A streaming brotli decoder over `data`, read through [`read_bounded`] or [`read_prefix`].
+fn brotli_reader(data: &[u8]) -> brotli::Decompressor<&[u8]> {
+    brotli::Decompressor::new(data, 4096)
+}
+
+/// A streaming decoder of one zstd frame in `data`, whose window may not exceed what `max_out`
+/// bytes of output need: a frame header never makes it allocate more than that (xpra's payloads
+/// are small; 2^10 is zstd's minimum window).
+fn zstd_reader(
+    data: &[u8],
+    max_out: usize,
+) -> Result<zstd::stream::read::Decoder<'_, &[u8]>, CompressionError> {
+    let mut dec = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt("zstd", e))?;
+    let window_log = (usize::BITS - max_out.max(1024).leading_zeros()).clamp(10, 27);
+    dec.window_log_max(window_log)
+        .map_err(|e| corrupt("zstd", e))?;
+    Ok(dec.single_frame())
 }
 
 fn check_size(size: u64, max: usize) -> Result<(), CompressionError> {

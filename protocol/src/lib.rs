@@ -43,6 +43,8 @@ pub mod packet;
 pub mod rencode;
 mod rencode_core;
 pub mod rencodeplus;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod value;
 

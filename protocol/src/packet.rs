@@ -320,20 +320,10 @@ mod tests {
     use bytes::BytesMut;
     use tokio_util::codec::Decoder;
 
+    use crate::test_support::{draw_example, hello_example};
+
     fn draw(pixels: Bytes) -> Value {
-        Value::list([
-            Value::from("draw"),
-            1.into(),
-            0.into(),
-            0.into(),
-            10.into(),
-            10.into(),
-            "rgb24".into(),
-            Value::Bytes(pixels),
-            5.into(),
-            30.into(),
-            Value::Dict(vec![]),
-        ])
+        draw_example(Value::Bytes(pixels))
     }
 
     #[test]
@@ -371,7 +361,7 @@ mod tests {
 
     #[test]
     fn example_1_framing() {
-        let hello = Value::list([Value::from("hello"), Value::dict([("version", "6.0")])]);
+        let hello = hello_example();
         let frames = encode_packet(&hello, PacketEncoder::RencodePlus, Compressor::Lz4, 1).unwrap();
         assert_eq!(
             &frames[0].to_wire()[..8],

@@ -66,23 +66,15 @@ pub fn decode_first_item(data: &[u8]) -> Result<Value, DecodeError> {
 mod tests {
     use super::*;
 
-    fn sob(s: &'static [u8]) -> Value {
-        Value::StrOrBytes(crate::ByteStr::from_static(s))
-    }
+    use crate::test_support::{hello_example, hello_example_decoded, sob};
 
     #[test]
     fn example_1_is_the_same_bytes_as_rencodeplus() {
-        let v = Value::list([Value::from("hello"), Value::dict([("version", "6.0")])]);
+        let v = hello_example();
         let enc = encode(&v).unwrap();
         assert_eq!(enc, crate::rencodeplus::encode(&v).unwrap());
         assert_eq!(enc.len(), 20);
-        assert_eq!(
-            decode(&enc).unwrap(),
-            Value::list([
-                sob(b"hello"),
-                Value::Dict(vec![(sob(b"version"), sob(b"6.0"))])
-            ])
-        );
+        assert_eq!(decode(&enc).unwrap(), hello_example_decoded());
     }
 
     #[test]

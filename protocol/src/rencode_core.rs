@@ -89,42 +89,72 @@ pub(crate) fn encode_into(
             _ => encode_str(b, out),
         },
         Value::List(items) => {
-            if depth >= MAX_DEPTH {
-                return Err(EncodeError::TooDeep { max: MAX_DEPTH });
-            }
-            let fixed = items.len() < LIST_FIXED_COUNT;
-            if fixed {
-                out.push(LIST_FIXED_START + items.len() as u8);
-            } else {
-                out.push(CHR_LIST);
-            }
+            let terminated = LIST.open(items.len(), out, depth)?;
             for item in items {
                 encode_into(item, out, opts, depth + 1)?;
             }
-            if !fixed {
-                out.push(CHR_TERM);
-            }
+            close(terminated, out);
         }
         Value::Dict(pairs) => {
-            if depth >= MAX_DEPTH {
-                return Err(EncodeError::TooDeep { max: MAX_DEPTH });
-            }
-            let fixed = pairs.len() < DICT_FIXED_COUNT;
-            if fixed {
-                out.push(DICT_FIXED_START + pairs.len() as u8);
-            } else {
-                out.push(CHR_DICT);
-            }
+            let terminated = DICT.open(pairs.len(), out, depth)?;
             for (k, v) in pairs {
                 encode_into(k, out, opts, depth + 1)?;
                 encode_into(v, out, opts, depth + 1)?;
             }
-            if !fixed {
-                out.push(CHR_TERM);
-            }
+            close(terminated, out);
         }
     }
     Ok(())
+}
+
+/// How rencode frames a list or a dict: small ones as one byte that holds the count, larger ones
+/// between an opening byte and [`CHR_TERM`].
+#[derive(Clone, Copy)]
+struct Container {
+    /// The byte for an empty container; `fixed_start + n` for `n` entries.
+    fixed_start: u8,
+    /// Containers with fewer entries than this use the one-byte form.
+    fixed_count: usize,
+    /// The opening byte of the terminated form.
+    marker: u8,
+}
+
+const LIST: Container = Container {
+    fixed_start: LIST_FIXED_START,
+    fixed_count: LIST_FIXED_COUNT,
+    marker: CHR_LIST,
+};
+
+const DICT: Container = Container {
+    fixed_start: DICT_FIXED_START,
+    fixed_count: DICT_FIXED_COUNT,
+    marker: CHR_DICT,
+};
+
+impl Container {
+    /// Writes the start of a container of `len` entries at nesting `depth`, refusing to nest
+    /// deeper than [`MAX_DEPTH`]; `true` when it must be [`close`]d with a terminator.
+    #[inline]
+    fn open(self, len: usize, out: &mut Vec<u8>, depth: usize) -> Result<bool, EncodeError> {
+        if depth >= MAX_DEPTH {
+            return Err(EncodeError::TooDeep { max: MAX_DEPTH });
+        }
+        if len < self.fixed_count {
+            out.push(self.fixed_start + len as u8);
+            Ok(false)
+        } else {
+            out.push(self.marker);
+            Ok(true)
+        }
+    }
+}
+
+/// Ends a container that [`Container::open`] said is `terminated`.
+#[inline]
+fn close(terminated: bool, out: &mut Vec<u8>) {
+    if terminated {
+        out.push(CHR_TERM);
+    }
 }
 
 fn encode_int(x: i64, out: &mut Vec<u8>) {

@@ -97,7 +97,7 @@ mod tests {
     #[test]
     fn worked_examples() {
         check(
-            Value::list([Value::from("hello"), Value::dict([("version", "6.0")])]),
+            crate::test_support::hello_example(),
             &hex("C2 85 68 65 6C 6C 6F 67 87 76 65 72 73 69 6F 6E 83 36 2E 30"),
         );
         let mut ex2 = vec![0xC2, 0x8A];

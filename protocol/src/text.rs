@@ -21,6 +21,54 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
+/// `PartialEq`, `Eq`, `PartialOrd` and `Ord` for a type with an `as_bytes` method, by its bytes:
+/// [`Text`] compares and sorts as `str` does, [`ByteStr`] as `[u8]` does.
+macro_rules! byte_order {
+    ($t:ty) => {
+        impl PartialEq for $t {
+            #[inline]
+            fn eq(&self, other: &$t) -> bool {
+                self.as_bytes() == other.as_bytes()
+            }
+        }
+        impl Eq for $t {}
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, other: &$t) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for $t {
+            /// Byte order, which for `Text` is `str`'s order.
+            fn cmp(&self, other: &$t) -> Ordering {
+                self.as_bytes().cmp(other.as_bytes())
+            }
+        }
+    };
+}
+
+/// `$t == $other` by the bytes, for each `$other` (`AsRef<[u8]>`), so that a [`Text`] or
+/// [`ByteStr`] compares with the plain types it stands for; with `; both ways` also
+/// `$other == $t`.
+macro_rules! eq_by_bytes {
+    ($t:ty: $($other:ty),+; both ways) => {
+        eq_by_bytes!($t: $($other),+);
+        $(
+            impl PartialEq<$t> for $other {
+                fn eq(&self, other: &$t) -> bool {
+                    AsRef::<[u8]>::as_ref(self) == other.as_bytes()
+                }
+            }
+        )+
+    };
+    ($t:ty: $($other:ty),+) => {$(
+        impl PartialEq<$other> for $t {
+            fn eq(&self, other: &$other) -> bool {
+                self.as_bytes() == AsRef::<[u8]>::as_ref(other)
+            }
+        }
+    )+};
+}
+
 /// How many bytes are kept inline (what fits beside `Bytes`' non-null field in 32 bytes).
 const INLINE: usize = 23;
 
@@ -208,56 +256,8 @@ impl Borrow<str> for Text {
     }
 }
 
-impl PartialEq for Text {
-    #[inline]
-    fn eq(&self, other: &Text) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-impl Eq for Text {}
-
-impl PartialEq<str> for Text {
-    fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-impl PartialEq<&str> for Text {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-impl PartialEq<String> for Text {
-    fn eq(&self, other: &String) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-impl PartialEq<Text> for str {
-    fn eq(&self, other: &Text) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-impl PartialEq<Text> for &str {
-    fn eq(&self, other: &Text) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-impl PartialEq<Text> for String {
-    fn eq(&self, other: &Text) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialOrd for Text {
-    fn partial_cmp(&self, other: &Text) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Text {
-    /// Byte order, which is `str`'s order.
-    fn cmp(&self, other: &Text) -> Ordering {
-        self.as_bytes().cmp(other.as_bytes())
-    }
-}
+byte_order!(Text);
+eq_by_bytes!(Text: str, &str, String; both ways);
 
 impl Hash for Text {
     /// Hashes like `str`, so that `Borrow<str>` lookups work.
@@ -531,24 +531,8 @@ impl Borrow<[u8]> for ByteStr {
     }
 }
 
-impl PartialEq for ByteStr {
-    #[inline]
-    fn eq(&self, other: &ByteStr) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-impl Eq for ByteStr {}
-
-impl PartialEq<[u8]> for ByteStr {
-    fn eq(&self, other: &[u8]) -> bool {
-        self.as_bytes() == other
-    }
-}
-impl PartialEq<&[u8]> for ByteStr {
-    fn eq(&self, other: &&[u8]) -> bool {
-        self.as_bytes() == *other
-    }
-}
+byte_order!(ByteStr);
+eq_by_bytes!(ByteStr: [u8], &[u8], Bytes);
 impl<const N: usize> PartialEq<[u8; N]> for ByteStr {
     fn eq(&self, other: &[u8; N]) -> bool {
         self.as_bytes() == other
@@ -557,22 +541,6 @@ impl<const N: usize> PartialEq<[u8; N]> for ByteStr {
 impl<const N: usize> PartialEq<&[u8; N]> for ByteStr {
     fn eq(&self, other: &&[u8; N]) -> bool {
         self.as_bytes() == *other
-    }
-}
-impl PartialEq<Bytes> for ByteStr {
-    fn eq(&self, other: &Bytes) -> bool {
-        self.as_bytes() == other.as_ref()
-    }
-}
-
-impl PartialOrd for ByteStr {
-    fn partial_cmp(&self, other: &ByteStr) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for ByteStr {
-    fn cmp(&self, other: &ByteStr) -> Ordering {
-        self.as_bytes().cmp(other.as_bytes())
     }
 }
 

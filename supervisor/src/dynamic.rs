@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::{
     Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, MessageResult, Running,
     StreamHandler,
 };
-use futures::channel::mpsc;
 use xgate_messages::supervision::{
     ChildKind, ChildSnapshot, ChildState, StrategyKind, SupervisionEvent, TreeSnapshot,
 };
@@ -18,11 +17,12 @@ use xgate_messages::supervision::{
 use crate::error::SupervisorError;
 use crate::events::EventBus;
 use crate::intensity::{Backoff, Intensity, RestartWindow};
-use crate::link::{Control, ExitHandle, ExitNotice, Link};
+use crate::link::{Control, ExitNotice, Link};
+use crate::node::Node;
 use crate::reason::{ExitReason, REACHED_MAX_RESTART_INTENSITY};
 use crate::shutdown::RootHandle;
-use crate::snapshot::{GetSnapshot, Subscribe};
-use crate::spec::{ChildSpec, Restart, Shutdown, StartCtx};
+use crate::snapshot::{supervisor_node, GetSnapshot, Subscribe};
+use crate::spec::{ChildSpec, Shutdown, StartCtx};
 
 /// The id of a dynamic child; it keeps its id across restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,27 +111,21 @@ enum Phase {
 /// # Ok(()) }
 /// ```
 pub struct DynamicSupervisor<Args: Clone + Unpin + 'static> {
-    path: String,
+    /// Its place in the tree and restart policy.
+    pub(crate) node: Node,
     spec: ChildSpec<Args>,
-    window: RestartWindow,
-    backoff: Option<Backoff>,
     max_children: Option<usize>,
     children: HashMap<u64, DynChild<Args>>,
     next_id: u64,
     running: usize,
     restarts: u64,
-    events: EventBus,
-    exits_tx: mpsc::UnboundedSender<ExitNotice>,
-    exits_rx: Option<mpsc::UnboundedReceiver<ExitNotice>>,
-    exit: Option<ExitHandle>,
     phase: Phase,
-    exit_reason: ExitReason,
 }
 
 impl<Args: Clone + Unpin + 'static> fmt::Debug for DynamicSupervisor<Args> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DynamicSupervisor")
-            .field("path", &self.path)
+            .field("path", &self.node.path)
             .field("spec", &self.spec)
             .field("children", &self.children.len())
             .field("phase", &self.phase)
@@ -143,35 +137,27 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
     /// A dynamic supervisor named `name` whose children are all built from `spec`, with OTP's
     /// default intensity (1 restart in 5 s) and no backoff.
     pub fn new(name: impl Into<String>, spec: ChildSpec<Args>) -> Self {
-        let (exits_tx, exits_rx) = mpsc::unbounded();
         Self {
-            path: name.into(),
+            node: Node::new(name.into()),
             spec,
-            window: RestartWindow::new(Intensity::default()),
-            backoff: None,
             max_children: None,
             children: HashMap::new(),
             next_id: 0,
             running: 0,
             restarts: 0,
-            events: EventBus::new(),
-            exits_tx,
-            exits_rx: Some(exits_rx),
-            exit: None,
             phase: Phase::Running,
-            exit_reason: ExitReason::Shutdown,
         }
     }
 
     /// Sets the restart intensity (MaxR in MaxT), counted over all children.
     pub fn intensity(mut self, intensity: Intensity) -> Self {
-        self.window = RestartWindow::new(intensity);
+        self.node.window = RestartWindow::new(intensity);
         self
     }
 
     /// Waits between a child's consecutive restarts.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = Some(backoff);
+        self.node.backoff = Some(backoff);
         self
     }
 
@@ -183,27 +169,21 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
 
     /// Publishes events on `events` instead of a bus of its own.
     pub fn events(mut self, events: EventBus) -> Self {
-        self.events = events;
+        self.node.events = events;
         self
     }
 
     /// A receiver of this supervisor's events.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<SupervisionEvent> {
-        self.events.subscribe()
+        self.node.subscribe()
     }
 
     /// Starts it as the root of a tree on the current arbiter.
     pub fn start_root(mut self) -> RootHandle<Self> {
         RootHandle::spawn(move |exit| {
-            self.exit = Some(exit);
+            self.node.exit = Some(exit);
             self
         })
-    }
-
-    pub(crate) fn attach(&mut self, path: String, events: EventBus, exit: ExitHandle) {
-        self.path = path;
-        self.events = events;
-        self.exit = Some(exit);
     }
 
     fn child_name(&self, id: u64) -> String {
@@ -214,33 +194,27 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
         let Some(child) = self.children.get_mut(&id) else {
             return;
         };
-        child.incarnation = child.incarnation.wrapping_add(1);
-        let control = Arc::new(Control::default());
-        let link = Link::supervised(
-            control.clone(),
-            self.exits_tx.clone(),
-            id,
-            child.incarnation,
-        );
+        let (control, link) =
+            Link::next_incarnation(&self.node.exits_tx, id, &mut child.incarnation);
         child.control = Some(control);
         child.state = ChildState::Running;
         child.started_at = Some(Instant::now());
         self.running += 1;
         let path = match self.spec.kind {
-            ChildKind::Supervisor => format!("{}/{}#{id}", self.path, self.spec.name),
+            ChildKind::Supervisor => format!("{}/{}#{id}", self.node.path, self.spec.name),
             ChildKind::Worker => String::new(),
         };
         (self.spec.start)(
             &child.args,
             StartCtx {
                 link,
-                events: &self.events,
+                events: &self.node.events,
                 path,
             },
         );
         let restart_count = child.restart_count;
-        self.events.emit(|| SupervisionEvent::ChildStarted {
-            supervisor: self.path.clone(),
+        self.node.events.emit(|| SupervisionEvent::ChildStarted {
+            supervisor: self.node.path.clone(),
             child: self.child_name(id),
             kind: self.spec.kind,
             restart_count,
@@ -248,8 +222,8 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
     }
 
     fn emit_exit(&self, id: u64, reason: &ExitReason, will_restart: bool) {
-        self.events.emit(|| SupervisionEvent::ChildExited {
-            supervisor: self.path.clone(),
+        self.node.events.emit(|| SupervisionEvent::ChildExited {
+            supervisor: self.node.path.clone(),
             child: self.child_name(id),
             reason: reason.to_string(),
             abnormal: reason.is_abnormal(),
@@ -272,12 +246,7 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
         child.control = None;
         self.running -= 1;
         let terminating = child.state == ChildState::Stopping;
-        let wants_restart = match self.spec.restart {
-            Restart::Permanent => true,
-            Restart::Transient => reason.is_abnormal(),
-            Restart::Temporary => false,
-        };
-        if self.phase != Phase::Running || terminating || !wants_restart {
+        if self.phase != Phase::Running || terminating || !reason.restarts(self.spec.restart) {
             self.emit_exit(id, &reason, false);
             self.children.remove(&id);
             if self.phase == Phase::ShuttingDown && self.running == 0 {
@@ -286,35 +255,29 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
             return;
         }
         let now = Instant::now();
-        if !self.window.record(now) {
+        if !self.node.window.record(now) {
             self.emit_exit(id, &reason, false);
-            let intensity = self.window.intensity;
-            self.events
-                .emit(|| SupervisionEvent::RestartIntensityReached {
-                    supervisor: self.path.clone(),
-                    max_restarts: intensity.max_restarts,
-                    period_ms: intensity.period.as_millis() as u64,
-                });
+            self.node
+                .events
+                .emit(|| self.node.window.reached_event(&self.node.path));
             self.children.remove(&id);
             self.begin_shutdown(ExitReason::Error(REACHED_MAX_RESTART_INTENSITY.into()), ctx);
             return;
         }
         self.emit_exit(id, &reason, true);
-        let period = self.window.intensity.period;
         let Some(child) = self.children.get_mut(&id) else {
             return;
         };
-        let ran_long = child
-            .started_at
-            .is_some_and(|t| now.saturating_duration_since(t) >= period);
-        child.consecutive = if ran_long { 0 } else { child.consecutive + 1 };
+        let delay = self.node.window.restart_delay(
+            self.node.backoff,
+            child.started_at,
+            now,
+            &mut child.consecutive,
+        );
         child.last_exit = Some(Box::new(reason));
         child.state = ChildState::Restarting;
         child.restart_count += 1;
         self.restarts += 1;
-        let delay = self.backoff.map_or(Duration::ZERO, |b| {
-            b.delay(child.consecutive.saturating_sub(1))
-        });
         if delay.is_zero() {
             self.start(id);
         } else {
@@ -340,14 +303,9 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
             return;
         };
         child.state = ChildState::Stopping;
-        match shutdown {
-            Shutdown::BrutalKill => control.kill(),
-            Shutdown::Infinity => control.request_stop(),
-            Shutdown::Timeout(timeout) => {
-                control.request_stop();
-                let incarnation = child.incarnation;
-                ctx.run_later(timeout, move |act, _| act.kill_stopping(id, incarnation));
-            }
+        if let Some(timeout) = shutdown.begin(control) {
+            let incarnation = child.incarnation;
+            ctx.run_later(timeout, move |act, _| act.kill_stopping(id, incarnation));
         }
     }
 
@@ -358,8 +316,8 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
         if child.incarnation == incarnation && child.state == ChildState::Stopping {
             if let Some(control) = &child.control {
                 control.kill();
-                self.events.emit(|| SupervisionEvent::ChildKilled {
-                    supervisor: self.path.clone(),
+                self.node.events.emit(|| SupervisionEvent::ChildKilled {
+                    supervisor: self.node.path.clone(),
                     child: self.child_name(id),
                 });
             }
@@ -371,16 +329,14 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
             return;
         }
         self.phase = Phase::ShuttingDown;
-        self.exit_reason = reason;
+        self.node.exit_reason = reason;
         self.children.retain(|_, c| c.control.is_some());
         let shutdown = self.spec.shutdown;
         for child in self.children.values_mut() {
             child.state = ChildState::Stopping;
             if let Some(control) = &child.control {
-                match shutdown {
-                    Shutdown::BrutalKill => control.kill(),
-                    Shutdown::Infinity | Shutdown::Timeout(_) => control.request_stop(),
-                }
+                // The timeout, if any, is armed once for all children below.
+                shutdown.begin(control);
             }
         }
         if let Shutdown::Timeout(timeout) = shutdown {
@@ -397,8 +353,8 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
                 for (&id, child) in &act.children {
                     if let Some(control) = &child.control {
                         control.kill();
-                        act.events.emit(|| SupervisionEvent::ChildKilled {
-                            supervisor: act.path.clone(),
+                        act.node.events.emit(|| SupervisionEvent::ChildKilled {
+                            supervisor: act.node.path.clone(),
                             child: act.child_name(id),
                         });
                     }
@@ -412,9 +368,7 @@ impl<Args: Clone + Unpin + 'static> DynamicSupervisor<Args> {
 
     fn finish(&mut self, ctx: &mut Context<Self>) {
         self.phase = Phase::Stopped;
-        if let (Some(exit), ExitReason::Error(reason)) = (&self.exit, &self.exit_reason) {
-            exit.fail(reason.clone());
-        }
+        self.node.report_failure();
         ctx.stop();
     }
 }
@@ -423,7 +377,7 @@ impl<Args: Clone + Unpin + 'static> Actor for DynamicSupervisor<Args> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(rx) = self.exits_rx.take() {
+        if let Some(rx) = self.node.exits_rx.take() {
             ctx.add_stream(rx);
         }
     }
@@ -438,10 +392,7 @@ impl<Args: Clone + Unpin + 'static> Actor for DynamicSupervisor<Args> {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.events.emit(|| SupervisionEvent::SupervisorStopped {
-            supervisor: self.path.clone(),
-            reason: self.exit_reason.to_string(),
-        });
+        self.node.emit_stopped();
     }
 }
 
@@ -470,13 +421,13 @@ impl<Args: Clone + Unpin + 'static> Handler<StartChild<Args>> for DynamicSupervi
     fn handle(&mut self, msg: StartChild<Args>, _: &mut Context<Self>) -> Self::Result {
         if self.phase != Phase::Running {
             return Err(SupervisorError::ShuttingDown {
-                supervisor: self.path.clone(),
+                supervisor: self.node.path.clone(),
             });
         }
         if let Some(max) = self.max_children {
             if self.children.len() >= max {
                 return Err(SupervisorError::MaxChildren {
-                    supervisor: self.path.clone(),
+                    supervisor: self.node.path.clone(),
                     max,
                 });
             }
@@ -517,7 +468,7 @@ impl<Args: Clone + Unpin + 'static> Handler<TerminateChild> for DynamicSuperviso
                 Ok(())
             }
             None => Err(SupervisorError::NoSuchChild {
-                supervisor: self.path.clone(),
+                supervisor: self.node.path.clone(),
                 child: self.child_name(id),
             }),
         }
@@ -560,26 +511,18 @@ impl<Args: Clone + Unpin + 'static> Handler<GetSnapshot> for DynamicSupervisor<A
                 })
             })
             .collect();
+        let state = match self.phase {
+            Phase::Running => ChildState::Running,
+            Phase::ShuttingDown => ChildState::Stopping,
+            Phase::Stopped => ChildState::Stopped,
+        };
         MessageResult(TreeSnapshot {
-            root: ChildSnapshot {
-                name: self
-                    .path
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(&self.path)
-                    .to_owned(),
-                kind: ChildKind::Supervisor,
-                restart: None,
-                strategy: Some(StrategyKind::SimpleOneForOne),
-                state: match self.phase {
-                    Phase::Running => ChildState::Running,
-                    Phase::ShuttingDown => ChildState::Stopping,
-                    Phase::Stopped => ChildState::Stopped,
-                },
-                restart_count: 0,
-                last_exit: None,
+            root: supervisor_node(
+                &self.node.path,
+                StrategyKind::SimpleOneForOne,
+                state,
                 children,
-            },
+            ),
         })
     }
 }
@@ -588,7 +531,7 @@ impl<Args: Clone + Unpin + 'static> Handler<Subscribe> for DynamicSupervisor<Arg
     type Result = MessageResult<Subscribe>;
 
     fn handle(&mut self, _: Subscribe, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.events.subscribe())
+        MessageResult(self.node.events.subscribe())
     }
 }
 

@@ -3,6 +3,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use xgate_messages::supervision::SupervisionEvent;
+
 /// OTP's restart intensity: more than `max_restarts` restarts within `period` make the supervisor
 /// stop all its children and exit with [`REACHED_MAX_RESTART_INTENSITY`], which escalates to its
 /// parent. The default is OTP's: 1 restart in 5 seconds.
@@ -58,6 +60,31 @@ impl RestartWindow {
             }
         }
         self.times.len() <= self.intensity.max_restarts as usize
+    }
+
+    /// The event a supervisor at `supervisor` publishes when this window refuses a restart.
+    pub(crate) fn reached_event(&self, supervisor: &str) -> SupervisionEvent {
+        SupervisionEvent::RestartIntensityReached {
+            supervisor: supervisor.to_owned(),
+            max_restarts: self.intensity.max_restarts,
+            period_ms: self.intensity.period.as_millis() as u64,
+        }
+    }
+
+    /// How long to wait before restarting a child that started at `started_at` and exited at
+    /// `now`, with `backoff`; counts the restart into the child's `consecutive` quick restarts,
+    /// which start again from zero when it ran at least MaxT.
+    pub(crate) fn restart_delay(
+        &self,
+        backoff: Option<Backoff>,
+        started_at: Option<Instant>,
+        now: Instant,
+        consecutive: &mut u32,
+    ) -> Duration {
+        let ran_long =
+            started_at.is_some_and(|t| now.saturating_duration_since(t) >= self.intensity.period);
+        *consecutive = if ran_long { 0 } else { *consecutive + 1 };
+        backoff.map_or(Duration::ZERO, |b| b.delay(consecutive.saturating_sub(1)))
     }
 }
 

@@ -27,6 +27,7 @@ mod error;
 mod events;
 mod intensity;
 mod link;
+mod node;
 mod reason;
 mod shutdown;
 mod snapshot;

@@ -122,6 +122,19 @@ impl Link {
         }
     }
 
+    /// The link of a new incarnation of supervised child `key`: bumps `incarnation` and returns
+    /// the child's new control block with the link that reports its exit on `tx`.
+    pub(crate) fn next_incarnation(
+        tx: &mpsc::UnboundedSender<ExitNotice>,
+        key: u64,
+        incarnation: &mut u32,
+    ) -> (Arc<Control>, Self) {
+        *incarnation = incarnation.wrapping_add(1);
+        let control = Arc::new(Control::default());
+        let link = Self::supervised(control.clone(), tx.clone(), key, *incarnation);
+        (control, link)
+    }
+
     pub(crate) fn root(control: Arc<Control>, tx: oneshot::Sender<ExitReason>) -> Self {
         Self {
             control,

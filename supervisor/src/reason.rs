@@ -36,6 +36,16 @@ impl ExitReason {
     pub fn is_abnormal(&self) -> bool {
         matches!(self, Self::Panic(_) | Self::Error(_) | Self::Killed)
     }
+
+    /// Whether a child with restart type `restart` is restarted after exiting for this reason:
+    /// permanent always, transient only after an abnormal exit, temporary never.
+    pub(crate) fn restarts(&self, restart: crate::spec::Restart) -> bool {
+        match restart {
+            crate::spec::Restart::Permanent => true,
+            crate::spec::Restart::Transient => self.is_abnormal(),
+            crate::spec::Restart::Temporary => false,
+        }
+    }
 }
 
 impl fmt::Display for ExitReason {

@@ -10,7 +10,7 @@ use xgate_messages::supervision::{ChildKind, RestartType, StrategyKind};
 use crate::child::{spawn_actor, spawn_task, TaskFuture};
 use crate::dynamic::DynamicSupervisor;
 use crate::events::EventBus;
-use crate::link::{ExitHandle, Link, ShutdownSignal};
+use crate::link::{Control, ExitHandle, Link, ShutdownSignal};
 use crate::snapshot::GetSnapshot;
 use crate::supervisor::Supervisor;
 
@@ -28,6 +28,27 @@ pub enum Shutdown {
     Infinity,
     /// Abort it at once without asking (OTP `brutal_kill`).
     BrutalKill,
+}
+
+impl Shutdown {
+    /// Starts stopping a child through its `control`: aborts it for `BrutalKill`, asks it to
+    /// stop otherwise; returns how long to wait before aborting it (`Timeout`), if at all.
+    pub(crate) fn begin(self, control: &Control) -> Option<Duration> {
+        match self {
+            Shutdown::BrutalKill => {
+                control.kill();
+                None
+            }
+            Shutdown::Infinity => {
+                control.request_stop();
+                None
+            }
+            Shutdown::Timeout(timeout) => {
+                control.request_stop();
+                Some(timeout)
+            }
+        }
+    }
 }
 
 /// What the supervisor hands a factory when it starts a child.
@@ -205,7 +226,8 @@ impl ChildSpec<()> {
             Box::new(move |_, start| {
                 let mut sup = make();
                 let strategy = sup.strategy_kind();
-                sup.attach(start.path, start.events.clone(), start.link.exit_handle());
+                sup.node
+                    .attach(start.path, start.events.clone(), start.link.exit_handle());
                 let addr = spawn_actor(start.link, false, move |_| sup);
                 Started {
                     snapshot: addr.map(|a| a.recipient()),
@@ -233,7 +255,8 @@ impl ChildSpec<()> {
             ChildKind::Supervisor,
             Box::new(move |_, start| {
                 let mut sup = make();
-                sup.attach(start.path, start.events.clone(), start.link.exit_handle());
+                sup.node
+                    .attach(start.path, start.events.clone(), start.link.exit_handle());
                 let addr = spawn_actor(start.link, true, move |_| sup);
                 if let Some(addr) = &addr {
                     on_start(addr.clone());

@@ -10,19 +10,19 @@ use actix::{
     Actor, ActorContext, AsyncContext, Context, Handler, MessageResult, Recipient, ResponseFuture,
     Running, StreamHandler,
 };
-use futures::channel::mpsc;
 use futures::future::join_all;
 use xgate_messages::supervision::{
-    ChildKind, ChildSnapshot, ChildState, StrategyKind, SupervisionEvent, TreeSnapshot,
+    ChildSnapshot, ChildState, StrategyKind, SupervisionEvent, TreeSnapshot,
 };
 
 use crate::events::EventBus;
 use crate::intensity::{Backoff, Intensity, RestartWindow};
-use crate::link::{Control, ExitHandle, ExitNotice, Link};
+use crate::link::{Control, ExitNotice, Link};
+use crate::node::Node;
 use crate::reason::{ExitReason, REACHED_MAX_RESTART_INTENSITY};
 use crate::shutdown::RootHandle;
-use crate::snapshot::{GetSnapshot, Subscribe};
-use crate::spec::{ChildSpec, Restart, Shutdown, StartCtx};
+use crate::snapshot::{supervisor_node, GetSnapshot, Subscribe};
+use crate::spec::{ChildSpec, Restart, StartCtx};
 use crate::strategy::Strategy;
 
 /// One child of a [`Supervisor`], with its bookkeeping.
@@ -88,16 +88,10 @@ enum AfterStop {
 /// # }
 /// ```
 pub struct Supervisor {
-    path: String,
+    /// Its place in the tree and restart policy.
+    pub(crate) node: Node,
     strategy: Strategy,
-    window: RestartWindow,
-    backoff: Option<Backoff>,
     children: Vec<Child>,
-    events: EventBus,
-    exits_tx: mpsc::UnboundedSender<ExitNotice>,
-    exits_rx: Option<mpsc::UnboundedReceiver<ExitNotice>>,
-    /// Set when the supervisor runs under a parent (or as a root), to report an escalation.
-    exit: Option<ExitHandle>,
     phase: Phase,
     stop_queue: VecDeque<usize>,
     after_stop: Option<AfterStop>,
@@ -109,14 +103,13 @@ pub struct Supervisor {
     awaiting: Option<usize>,
     /// Whether the initial start of all children is over (and the parent was told).
     initial_done: bool,
-    exit_reason: ExitReason,
     next_token: u64,
 }
 
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Supervisor")
-            .field("path", &self.path)
+            .field("path", &self.node.path)
             .field("strategy", &self.strategy)
             .field("children", &self.children.len())
             .field("phase", &self.phase)
@@ -128,17 +121,10 @@ impl Supervisor {
     /// A supervisor named `name` with the given strategy, OTP's default intensity (1 restart in
     /// 5 s), no backoff and no children yet.
     pub fn new(name: impl Into<String>, strategy: Strategy) -> Self {
-        let (exits_tx, exits_rx) = mpsc::unbounded();
         Self {
-            path: name.into(),
+            node: Node::new(name.into()),
             strategy,
-            window: RestartWindow::new(Intensity::default()),
-            backoff: None,
             children: Vec::new(),
-            events: EventBus::new(),
-            exits_tx,
-            exits_rx: Some(exits_rx),
-            exit: None,
             phase: Phase::Running,
             stop_queue: VecDeque::new(),
             after_stop: None,
@@ -146,26 +132,25 @@ impl Supervisor {
             start_queue: BTreeSet::new(),
             awaiting: None,
             initial_done: false,
-            exit_reason: ExitReason::Shutdown,
             next_token: 0,
         }
     }
 
     /// Sets the restart intensity (MaxR in MaxT).
     pub fn intensity(mut self, intensity: Intensity) -> Self {
-        self.window = RestartWindow::new(intensity);
+        self.node.window = RestartWindow::new(intensity);
         self
     }
 
     /// Waits between a child's consecutive restarts.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = Some(backoff);
+        self.node.backoff = Some(backoff);
         self
     }
 
     /// Publishes events on `events` (a bus shared with other trees) instead of a bus of its own.
     pub fn events(mut self, events: EventBus) -> Self {
-        self.events = events;
+        self.node.events = events;
         self
     }
 
@@ -190,14 +175,14 @@ impl Supervisor {
     /// A receiver of this tree's events, taken before the supervisor starts so that none is
     /// missed.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<SupervisionEvent> {
-        self.events.subscribe()
+        self.node.subscribe()
     }
 
     /// Starts the supervisor as the root of a tree on the current arbiter; the handle stops it
     /// and tells how it exited.
     pub fn start_root(mut self) -> RootHandle<Self> {
         RootHandle::spawn(move |exit| {
-            self.exit = Some(exit);
+            self.node.exit = Some(exit);
             self
         })
     }
@@ -206,26 +191,13 @@ impl Supervisor {
         self.strategy.kind()
     }
 
-    /// Places the supervisor under a parent: its path, the tree's bus, its exit handle.
-    pub(crate) fn attach(&mut self, path: String, events: EventBus, exit: ExitHandle) {
-        self.path = path;
-        self.events = events;
-        self.exit = Some(exit);
-    }
-
     fn start_child(&mut self, index: usize) {
-        let path = &self.path;
+        let path = &self.node.path;
         let Some(child) = self.children.get_mut(index) else {
             return;
         };
-        child.incarnation = child.incarnation.wrapping_add(1);
-        let control = Arc::new(Control::default());
-        let link = Link::supervised(
-            control.clone(),
-            self.exits_tx.clone(),
-            index as u64,
-            child.incarnation,
-        );
+        let (control, link) =
+            Link::next_incarnation(&self.node.exits_tx, index as u64, &mut child.incarnation);
         child.control = Some(control);
         child.state = ChildState::Running;
         child.started_at = Some(Instant::now());
@@ -233,7 +205,7 @@ impl Supervisor {
             &(),
             StartCtx {
                 link,
-                events: &self.events,
+                events: &self.node.events,
                 path: format!("{path}/{}", child.spec.name),
             },
         );
@@ -248,7 +220,7 @@ impl Supervisor {
             let Some(index) = self.start_queue.pop_first() else {
                 if !self.initial_done {
                     self.initial_done = true;
-                    if let Some(exit) = &self.exit {
+                    if let Some(exit) = &self.node.exit {
                         exit.ready();
                     }
                 }
@@ -273,8 +245,8 @@ impl Supervisor {
         }
         let child = &self.children[index];
         let (name, kind, restart_count) = (&child.spec.name, child.spec.kind, child.restart_count);
-        let path = &self.path;
-        self.events.emit(|| SupervisionEvent::ChildStarted {
+        let path = &self.node.path;
+        self.node.events.emit(|| SupervisionEvent::ChildStarted {
             supervisor: path.clone(),
             child: name.clone(),
             kind,
@@ -324,7 +296,7 @@ impl Supervisor {
 
     /// Records the exit of child `index` and publishes it.
     fn mark_exited(&mut self, index: usize, reason: ExitReason, will_restart: bool) {
-        let path = &self.path;
+        let path = &self.node.path;
         let child = &mut self.children[index];
         child.control = None;
         child.snapshot = None;
@@ -334,7 +306,7 @@ impl Supervisor {
             ChildState::Stopped
         };
         let name = &child.spec.name;
-        self.events.emit(|| SupervisionEvent::ChildExited {
+        self.node.events.emit(|| SupervisionEvent::ChildExited {
             supervisor: path.clone(),
             child: name.clone(),
             reason: reason.to_string(),
@@ -346,37 +318,25 @@ impl Supervisor {
 
     /// A child exited while the supervisor was running normally.
     fn on_exit(&mut self, index: usize, reason: ExitReason, ctx: &mut Context<Self>) {
-        let wants_restart = match self.children[index].spec.restart {
-            Restart::Permanent => true,
-            Restart::Transient => reason.is_abnormal(),
-            Restart::Temporary => false,
-        };
-        if !wants_restart {
+        if !reason.restarts(self.children[index].spec.restart) {
             self.mark_exited(index, reason, false);
             return;
         }
         let now = Instant::now();
-        if !self.window.record(now) {
+        if !self.node.window.record(now) {
             self.mark_exited(index, reason, false);
-            let intensity = self.window.intensity;
-            let path = &self.path;
-            self.events
-                .emit(|| SupervisionEvent::RestartIntensityReached {
-                    supervisor: path.clone(),
-                    max_restarts: intensity.max_restarts,
-                    period_ms: intensity.period.as_millis() as u64,
-                });
+            let (window, path) = (&self.node.window, &self.node.path);
+            self.node.events.emit(|| window.reached_event(path));
             self.begin_shutdown(ExitReason::Error(REACHED_MAX_RESTART_INTENSITY.into()), ctx);
             return;
         }
         let child = &mut self.children[index];
-        let ran_long = child
-            .started_at
-            .is_some_and(|t| now.saturating_duration_since(t) >= self.window.intensity.period);
-        child.consecutive = if ran_long { 0 } else { child.consecutive + 1 };
-        let delay = self.backoff.map_or(Duration::ZERO, |b| {
-            b.delay(child.consecutive.saturating_sub(1))
-        });
+        let delay = self.node.window.restart_delay(
+            self.node.backoff,
+            child.started_at,
+            now,
+            &mut child.consecutive,
+        );
         self.mark_exited(index, reason, true);
         let range = self.strategy.affected(index, self.children.len());
         // Stop the rest of the group in reverse start order, then restart it in order.
@@ -403,20 +363,15 @@ impl Supervisor {
                 return; // waiting for its exit notice
             }
             child.state = ChildState::Stopping;
-            match child.spec.shutdown {
-                Shutdown::BrutalKill => control.kill(),
-                Shutdown::Infinity => control.request_stop(),
-                Shutdown::Timeout(timeout) => {
-                    control.request_stop();
-                    let incarnation = child.incarnation;
-                    if crate::child::has_runtime() {
-                        ctx.run_later(timeout, move |act, _| {
-                            act.kill_after_timeout(index, incarnation);
-                        });
-                    } else {
-                        // Dropped while the runtime goes away: no timer can run, abort now.
-                        control.kill();
-                    }
+            if let Some(timeout) = child.spec.shutdown.begin(&control) {
+                let incarnation = child.incarnation;
+                if crate::child::has_runtime() {
+                    ctx.run_later(timeout, move |act, _| {
+                        act.kill_after_timeout(index, incarnation);
+                    });
+                } else {
+                    // Dropped while the runtime goes away: no timer can run, abort now.
+                    control.kill();
                 }
             }
             return;
@@ -435,10 +390,7 @@ impl Supervisor {
             Some(AfterStop::Exit) | None => {
                 if self.phase == Phase::ShuttingDown {
                     self.phase = Phase::Stopped;
-                    if let (Some(exit), ExitReason::Error(reason)) = (&self.exit, &self.exit_reason)
-                    {
-                        exit.fail(reason.clone());
-                    }
+                    self.node.report_failure();
                     ctx.stop();
                 }
             }
@@ -446,7 +398,7 @@ impl Supervisor {
     }
 
     fn kill_after_timeout(&mut self, index: usize, incarnation: u32) {
-        let path = &self.path;
+        let path = &self.node.path;
         let Some(child) = self.children.get_mut(index) else {
             return;
         };
@@ -456,7 +408,7 @@ impl Supervisor {
         if let Some(control) = &child.control {
             control.kill();
             let name = &child.spec.name;
-            self.events.emit(|| SupervisionEvent::ChildKilled {
+            self.node.events.emit(|| SupervisionEvent::ChildKilled {
                 supervisor: path.clone(),
                 child: name.clone(),
             });
@@ -502,7 +454,7 @@ impl Supervisor {
             return;
         }
         self.phase = Phase::ShuttingDown;
-        self.exit_reason = reason;
+        self.node.exit_reason = reason;
         self.deferred.clear();
         self.start_queue.clear();
         for child in &mut self.children {
@@ -519,38 +471,26 @@ impl Supervisor {
     }
 
     fn snapshot_node(&self) -> ChildSnapshot {
-        ChildSnapshot {
-            name: self
-                .path
-                .rsplit('/')
-                .next()
-                .unwrap_or(&self.path)
-                .to_owned(),
-            kind: ChildKind::Supervisor,
-            restart: None,
-            strategy: Some(self.strategy.kind()),
-            state: match self.phase {
-                Phase::Running | Phase::Restarting => ChildState::Running,
-                Phase::ShuttingDown => ChildState::Stopping,
-                Phase::Stopped => ChildState::Stopped,
-            },
-            restart_count: 0,
-            last_exit: None,
-            children: self
-                .children
-                .iter()
-                .map(|c| ChildSnapshot {
-                    name: c.spec.name.clone(),
-                    kind: c.spec.kind,
-                    restart: Some(c.spec.restart),
-                    strategy: c.strategy,
-                    state: c.state,
-                    restart_count: c.restart_count,
-                    last_exit: c.last_exit.as_ref().map(ToString::to_string),
-                    children: Vec::new(),
-                })
-                .collect(),
-        }
+        let state = match self.phase {
+            Phase::Running | Phase::Restarting => ChildState::Running,
+            Phase::ShuttingDown => ChildState::Stopping,
+            Phase::Stopped => ChildState::Stopped,
+        };
+        let children = self
+            .children
+            .iter()
+            .map(|c| ChildSnapshot {
+                name: c.spec.name.clone(),
+                kind: c.spec.kind,
+                restart: Some(c.spec.restart),
+                strategy: c.strategy,
+                state: c.state,
+                restart_count: c.restart_count,
+                last_exit: c.last_exit.as_ref().map(ToString::to_string),
+                children: Vec::new(),
+            })
+            .collect();
+        supervisor_node(&self.node.path, self.strategy.kind(), state, children)
     }
 }
 
@@ -558,7 +498,7 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(rx) = self.exits_rx.take() {
+        if let Some(rx) = self.node.exits_rx.take() {
             ctx.add_stream(rx);
         }
         self.start_queue = (0..self.children.len()).collect();
@@ -579,11 +519,7 @@ impl Actor for Supervisor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        let (path, reason) = (&self.path, &self.exit_reason);
-        self.events.emit(|| SupervisionEvent::SupervisorStopped {
-            supervisor: path.clone(),
-            reason: reason.to_string(),
-        });
+        self.node.emit_stopped();
     }
 }
 
@@ -635,6 +571,6 @@ impl Handler<Subscribe> for Supervisor {
     type Result = MessageResult<Subscribe>;
 
     fn handle(&mut self, _: Subscribe, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.events.subscribe())
+        MessageResult(self.node.events.subscribe())
     }
 }

@@ -17,16 +17,20 @@ fn tree(h: &Harness, strategy: Strategy) -> Supervisor {
         .child(h.probe("c"))
 }
 
+/// Starts [`tree`] under `strategy`, crashes b and waits until `restarted_last`, the last child
+/// the strategy restarts, has started again.
+async fn crash_b(strategy: Strategy, restarted_last: &str) -> (Harness, RootHandle<Supervisor>) {
+    let h = Harness::default();
+    let (mut rx, root) = start_tree(tree(&h, strategy), "c").await;
+    h.tell("b", Crash);
+    wait_event(&mut rx, |e| started(e, restarted_last, 1)).await;
+    settle().await;
+    (h, root)
+}
+
 #[actix::test]
 async fn one_for_one_restarts_only_the_failed_child() {
-    let h = Harness::default();
-    let sup = tree(&h, Strategy::OneForOne);
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "c", 0)).await;
-    h.tell("b", Crash);
-    wait_event(&mut rx, |e| started(e, "b", 1)).await;
-    settle().await;
+    let (h, root) = crash_b(Strategy::OneForOne, "b").await;
     assert_eq!((h.starts("a"), h.starts("b"), h.starts("c")), (1, 2, 1));
     assert_eq!(h.log.with_prefix("stop:"), vec!["b"]);
     root.shutdown_within(Duration::from_secs(5)).await;
@@ -34,14 +38,7 @@ async fn one_for_one_restarts_only_the_failed_child() {
 
 #[actix::test]
 async fn one_for_all_restarts_every_sibling_stopping_them_in_reverse() {
-    let h = Harness::default();
-    let sup = tree(&h, Strategy::OneForAll);
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "c", 0)).await;
-    h.tell("b", Crash);
-    wait_event(&mut rx, |e| started(e, "c", 1)).await;
-    settle().await;
+    let (h, root) = crash_b(Strategy::OneForAll, "c").await;
     assert_eq!((h.starts("a"), h.starts("b"), h.starts("c")), (2, 2, 2));
     // b crashed; the others were stopped in reverse start order, then all started in order.
     assert_eq!(h.log.with_prefix("stop:"), vec!["b", "c", "a"]);
@@ -55,14 +52,7 @@ async fn one_for_all_restarts_every_sibling_stopping_them_in_reverse() {
 
 #[actix::test]
 async fn rest_for_one_restarts_the_failed_child_and_those_after_it() {
-    let h = Harness::default();
-    let sup = tree(&h, Strategy::RestForOne);
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "c", 0)).await;
-    h.tell("b", Crash);
-    wait_event(&mut rx, |e| started(e, "c", 1)).await;
-    settle().await;
+    let (h, root) = crash_b(Strategy::RestForOne, "c").await;
     assert_eq!((h.starts("a"), h.starts("b"), h.starts("c")), (1, 2, 2));
     assert_eq!(h.log.with_prefix("stop:"), vec!["b", "c"]);
     // c was stopped with `shutdown` by the supervisor, not counted as a crash.
@@ -89,25 +79,17 @@ async fn transient_is_restarted_after_a_panic_or_error_but_not_after_a_normal_ex
         .child(h.probe("quits").restart(Restart::Transient))
         .child(h.probe("panics").restart(Restart::Transient))
         .child(h.probe("fails").restart(Restart::Transient));
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "fails", 0)).await;
+    let (mut rx, root) = start_tree(sup, "fails").await;
 
     h.tell("quits", Quit);
-    let ev = wait_event(&mut rx, |e| exited(e, "quits").is_some()).await;
-    assert_eq!(exited(&ev, "quits"), Some(("normal", false)));
+    assert_exit(&mut rx, "quits", "normal", false).await;
 
     h.tell("panics", Crash);
-    let ev = wait_event(&mut rx, |e| exited(e, "panics").is_some()).await;
-    assert_eq!(
-        exited(&ev, "panics"),
-        Some(("panic: crash of panics", true))
-    );
+    assert_exit(&mut rx, "panics", "panic: crash of panics", true).await;
     wait_event(&mut rx, |e| started(e, "panics", 1)).await;
 
     h.tell("fails", Fail("lost server".into()));
-    let ev = wait_event(&mut rx, |e| exited(e, "fails").is_some()).await;
-    assert_eq!(exited(&ev, "fails"), Some(("lost server", true)));
+    assert_exit(&mut rx, "fails", "lost server", true).await;
     wait_event(&mut rx, |e| started(e, "fails", 1)).await;
 
     settle().await;
@@ -125,9 +107,7 @@ async fn temporary_is_never_restarted_even_with_its_group() {
         .intensity(Intensity::new(10, Duration::from_secs(5)))
         .child(h.probe("perm"))
         .child(h.probe("temp").restart(Restart::Temporary));
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "temp", 0)).await;
+    let (mut rx, root) = start_tree(sup, "temp").await;
 
     // A sibling's restart stops the temporary child and does not start it again.
     h.tell("perm", Crash);
@@ -138,12 +118,9 @@ async fn temporary_is_never_restarted_even_with_its_group() {
     let root2_h = Harness::default();
     let sup2 = Supervisor::new("root2", Strategy::OneForOne)
         .child(root2_h.probe("temp").restart(Restart::Temporary));
-    let mut rx2 = sup2.subscribe();
-    let root2 = sup2.start_root();
-    wait_event(&mut rx2, |e| started(e, "temp", 0)).await;
+    let (mut rx2, root2) = start_tree(sup2, "temp").await;
     root2_h.tell("temp", Crash);
-    let ev = wait_event(&mut rx2, |e| exited(e, "temp").is_some()).await;
-    assert!(!exited(&ev, "temp").unwrap().1);
+    assert_exit(&mut rx2, "temp", "panic: crash of temp", false).await;
     settle().await;
     assert_eq!(root2_h.starts("temp"), 1);
     let snap = root2.addr().unwrap().send(GetSnapshot).await.unwrap();
@@ -163,9 +140,7 @@ async fn intensity_exceeded_escalates_to_the_parent_and_up() {
         .child(ChildSpec::supervisor("inner", move || {
             Supervisor::new("inner", Strategy::OneForOne).child(inner_h.probe("w"))
         }));
-    let mut rx = sup.subscribe();
-    let mut root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "w", 0)).await;
+    let (mut rx, mut root) = start_tree(sup, "w").await;
 
     // Two crashes of `w` in a row exceed inner's intensity: inner exits and escalates.
     h.tell("w", Crash);
@@ -183,12 +158,8 @@ async fn intensity_exceeded_escalates_to_the_parent_and_up() {
             ..
         }
     ));
-    let ev = wait_event(&mut rx, |e| exited(e, "inner").is_some()).await;
-    assert_eq!(
-        exited(&ev, "inner"),
-        Some((REACHED_MAX_RESTART_INTENSITY, true)),
-        "the parent sees the child supervisor exit abnormally and restarts it"
-    );
+    // The parent sees the child supervisor exit abnormally and restarts it.
+    assert_exit(&mut rx, "inner", REACHED_MAX_RESTART_INTENSITY, true).await;
     // The new inner supervisor reports started once its own child did.
     wait_event(&mut rx, |e| started(e, "w", 0)).await;
     wait_event(&mut rx, |e| started(e, "inner", 1)).await;
@@ -222,25 +193,16 @@ async fn panics_in_started_handler_and_stopping_are_restarted_and_reported() {
     let mut rx = sup.subscribe();
     let root = sup.start_root();
 
-    let ev = wait_event(&mut rx, |e| exited(e, "s").is_some()).await;
-    assert_eq!(
-        exited(&ev, "s"),
-        Some(("panic: boom in started of s", true))
-    );
+    assert_exit(&mut rx, "s", "panic: boom in started of s", true).await;
     wait_event(&mut rx, |e| started(e, "s", 1)).await;
 
     wait_event(&mut rx, |e| started(e, "h", 0)).await;
     h.tell("h", Crash);
-    let ev = wait_event(&mut rx, |e| exited(e, "h").is_some()).await;
-    assert_eq!(exited(&ev, "h"), Some(("panic: crash of h", true)));
+    assert_exit(&mut rx, "h", "panic: crash of h", true).await;
     wait_event(&mut rx, |e| started(e, "h", 1)).await;
 
     h.tell("t", Quit);
-    let ev = wait_event(&mut rx, |e| exited(e, "t").is_some()).await;
-    assert_eq!(
-        exited(&ev, "t"),
-        Some(("panic: boom in stopping of t", true))
-    );
+    assert_exit(&mut rx, "t", "panic: boom in stopping of t", true).await;
     wait_event(&mut rx, |e| started(e, "t", 1)).await;
 
     // The restarted children serve requests.
@@ -271,9 +233,7 @@ async fn the_arbiter_keeps_serving_other_actors_through_a_panic() {
     let bystander = Bystander.start();
     let h = Harness::default();
     let sup = Supervisor::new("root", Strategy::OneForOne).child(h.probe("p"));
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "p", 0)).await;
+    let (mut rx, root) = start_tree(sup, "p").await;
     let old = h.addrs.get("p");
     let pending = old.send(Ping);
     old.do_send(Crash);
@@ -301,9 +261,7 @@ async fn children_start_in_order_and_stop_in_reverse_order() {
             }
         }))
         .child(h.probe("c"));
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "c", 0)).await;
+    let (_rx, root) = start_tree(sup, "c").await;
     settle().await;
     assert_eq!(h.log.with_prefix("start:"), vec!["a", "m1", "m2", "c"]);
     let reason = root.shutdown_within(Duration::from_secs(5)).await;
@@ -324,9 +282,7 @@ async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
             h.probe_with("stubborn", stubborn)
                 .shutdown(Shutdown::Timeout(Duration::from_millis(300))),
         );
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "stubborn", 0)).await;
+    let (mut rx, root) = start_tree(sup, "stubborn").await;
     let t0 = Instant::now();
     let reason = root.shutdown_within(Duration::from_secs(5)).await;
     let took = t0.elapsed();
@@ -342,11 +298,9 @@ async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout() {
         |e| matches!(e, SupervisionEvent::ChildKilled { child, .. } if child == "stubborn"),
     )
     .await;
-    let ev = wait_event(&mut rx, |e| exited(e, "stubborn").is_some()).await;
-    assert_eq!(exited(&ev, "stubborn"), Some(("killed", false)));
+    assert_exit(&mut rx, "stubborn", "killed", false).await;
     // The sibling started before it was stopped after it.
-    let ev = wait_event(&mut rx, |e| exited(e, "first").is_some()).await;
-    assert_eq!(exited(&ev, "first"), Some(("shutdown", false)));
+    assert_exit(&mut rx, "first", "shutdown", false).await;
 }
 
 #[actix::test]
@@ -354,12 +308,9 @@ async fn brutal_kill_does_not_ask() {
     let h = Harness::default();
     let sup = Supervisor::new("root", Strategy::OneForOne)
         .child(h.probe("k").shutdown(Shutdown::BrutalKill));
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "k", 0)).await;
+    let (mut rx, root) = start_tree(sup, "k").await;
     root.shutdown_within(Duration::from_secs(5)).await;
-    let ev = wait_event(&mut rx, |e| exited(e, "k").is_some()).await;
-    assert_eq!(exited(&ev, "k"), Some(("killed", false)));
+    assert_exit(&mut rx, "k", "killed", false).await;
 }
 
 #[actix::test]
@@ -373,9 +324,7 @@ async fn the_grace_period_aborts_a_tree_that_does_not_stop() {
         h.probe_with("forever", stubborn)
             .shutdown(Shutdown::Infinity),
     );
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "forever", 0)).await;
+    let (_rx, root) = start_tree(sup, "forever").await;
     let addr = h.addrs.get("forever");
     let t0 = Instant::now();
     let reason = root.shutdown_within(Duration::from_millis(200)).await;
@@ -430,16 +379,12 @@ async fn task_children_report_errors_panics_and_are_killed_when_deaf() {
         );
     let mut rx = sup.subscribe();
     let root = sup.start_root();
-    let ev = wait_event(&mut rx, |e| exited(e, "erring").is_some()).await;
-    assert_eq!(exited(&ev, "erring"), Some(("bind failed", true)));
+    assert_exit(&mut rx, "erring", "bind failed", true).await;
     wait_event(&mut rx, |e| started(e, "erring", 1)).await;
-    let ev = wait_event(&mut rx, |e| exited(e, "panicking").is_some()).await;
-    assert_eq!(exited(&ev, "panicking"), Some(("panic: task boom", false)));
+    assert_exit(&mut rx, "panicking", "panic: task boom", false).await;
     root.shutdown_within(Duration::from_secs(5)).await;
-    let ev = wait_event(&mut rx, |e| exited(e, "deaf").is_some()).await;
-    assert_eq!(exited(&ev, "deaf"), Some(("killed", false)));
-    let ev = wait_event(&mut rx, |e| exited(e, "polite").is_some()).await;
-    assert_eq!(exited(&ev, "polite"), Some(("shutdown", false)));
+    assert_exit(&mut rx, "deaf", "killed", false).await;
+    assert_exit(&mut rx, "polite", "shutdown", false).await;
 }
 
 #[actix::test]
@@ -452,9 +397,7 @@ async fn backoff_delays_restarts_without_blocking_the_supervisor() {
             Duration::from_secs(1),
         ))
         .child(h.probe("p"));
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "p", 0)).await;
+    let (mut rx, root) = start_tree(sup, "p").await;
     let t0 = Instant::now();
     h.tell("p", Crash);
     wait_event(&mut rx, |e| exited(e, "p").is_some()).await;
@@ -486,9 +429,7 @@ async fn snapshot_shows_the_tree() {
             Supervisor::new("ignored-name", Strategy::OneForOne)
                 .child(inner_h.probe("tcp").restart(Restart::Transient))
         }));
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "tcp", 0)).await;
+    let (mut rx, root) = start_tree(sup, "tcp").await;
     h.tell("tcp", Crash);
     let ev = wait_event(&mut rx, |e| started(e, "tcp", 1)).await;
     assert!(

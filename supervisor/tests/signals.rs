@@ -16,9 +16,7 @@ async fn sigterm_stops_the_tree_in_reverse_order() {
         .child(h.probe("a"))
         .child(h.probe("b"))
         .child(h.probe("c"));
-    let mut rx = sup.subscribe();
-    let root = sup.start_root();
-    wait_event(&mut rx, |e| started(e, "c", 0)).await;
+    let (_rx, root) = start_tree(sup, "c").await;
 
     let signals = ShutdownSignals::install().unwrap();
     let status = std::process::Command::new("kill")

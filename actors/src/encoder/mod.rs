@@ -19,6 +19,8 @@
 //! [`EncodeRefused::QueueFull`]. Memory is bounded by `(queue_limit + workers)` frames.
 
 pub mod capture;
+#[cfg(any(test, feature = "test-support"))]
+pub mod decode;
 pub mod error;
 pub mod probe;
 pub mod stream;

@@ -12,6 +12,7 @@ use xgate_messages::encode::{
     VideoCodec,
 };
 
+use super::decode::decode_each;
 use super::probe::{probe_one, test_frame};
 use super::{EncoderPool, EncoderSettings, StreamEncoder};
 
@@ -40,46 +41,26 @@ fn solid(width: u32, height: u32, format: PixelFormat, rgb: [u8; 3]) -> RawFrame
     }
 }
 
-/// Decodes each frame on its own, the way xpra's avcodec2 decoder does: one packet in, one
-/// picture out at once. Returns the pictures as RGB24.
-fn decode_each(codec: VideoCodec, frames: &[Bytes]) -> Vec<(ff::frame::Video, Vec<u8>)> {
-    let id = match codec {
-        VideoCodec::H264 => ff::codec::Id::H264,
-        VideoCodec::Vp8 => ff::codec::Id::VP8,
-        VideoCodec::Vp9 => ff::codec::Id::VP9,
-    };
-    let dec = ff::decoder::find(id).unwrap();
-    let mut d = ff::codec::context::Context::new_with_codec(dec)
-        .decoder()
-        .video()
-        .unwrap();
-    let mut out = Vec::new();
-    for (i, data) in frames.iter().enumerate() {
-        d.send_packet(&ff::Packet::copy(data)).unwrap();
-        let mut pic = ff::frame::Video::empty();
-        d.receive_frame(&mut pic)
-            .unwrap_or_else(|e| panic!("frame {i}: no picture at once: {e}"));
-        let mut rgb = ff::frame::Video::empty();
-        let mut sws = ff::software::scaling::Context::get(
-            pic.format(),
-            pic.width(),
-            pic.height(),
-            ff::format::Pixel::RGB24,
-            pic.width(),
-            pic.height(),
-            ff::software::scaling::Flags::BICUBIC,
-        )
-        .unwrap();
-        sws.run(&pic, &mut rgb).unwrap();
-        let w = rgb.width() as usize * 3;
-        let stride = rgb.stride(0);
-        let mut packed = Vec::new();
-        for row in rgb.data(0).chunks(stride).take(rgb.height() as usize) {
-            packed.extend_from_slice(&row[..w]);
-        }
-        out.push((pic, packed));
-    }
-    out
+/// Opens encoder `name` at `width` x `height` and encodes `count` frames of one colour; checks
+/// that they are numbered from 0 and that only the first is a keyframe.
+fn encode_solid(
+    name: &'static str,
+    (width, height): (u32, u32),
+    format: PixelFormat,
+    colour: [u8; 3],
+    count: u64,
+) -> Vec<Bytes> {
+    let mut enc = StreamEncoder::open(name, width, height, format).unwrap();
+    (0..count)
+        .map(|i| {
+            let (data, number, key) = enc
+                .encode(&solid(width, height, format, colour), false)
+                .unwrap();
+            assert_eq!(number, i, "{name}: frame number");
+            assert_eq!(key, i == 0, "{name}: only frame 0 is a keyframe, not {i}");
+            data
+        })
+        .collect()
 }
 
 fn close(a: &[u8], b: [u8; 3], tol: u8) -> bool {
@@ -88,17 +69,8 @@ fn close(a: &[u8], b: [u8; 3], tol: u8) -> bool {
 
 #[test]
 fn x264_is_annexb_with_inband_headers_limited_range_and_decodes_at_once() {
-    let mut enc = StreamEncoder::open("libx264", 320, 240, PixelFormat::Bgrx).unwrap();
     let colour = [0xe0, 0x80, 0x20];
-    let mut frames = Vec::new();
-    for i in 0..5 {
-        let (data, number, key) = enc
-            .encode(&solid(320, 240, PixelFormat::Bgrx, colour), false)
-            .unwrap();
-        assert_eq!(number, i);
-        assert_eq!(key, i == 0, "only frame 0 is a keyframe");
-        frames.push(data);
-    }
+    let frames = encode_solid("libx264", (320, 240), PixelFormat::Bgrx, colour, 5);
     // Annex-B: a start code, and SPS (7) and PPS (8) in the first access unit.
     let first = &frames[0];
     assert!(first.starts_with(&[0, 0, 0, 1]) || first.starts_with(&[0, 0, 1]));
@@ -108,7 +80,7 @@ fn x264_is_annexb_with_inband_headers_limited_range_and_decodes_at_once() {
         .map(|w| w[3] & 0x1f)
         .collect();
     assert!(nal_types.contains(&7) && nal_types.contains(&8) && nal_types.contains(&5));
-    let pics = decode_each(VideoCodec::H264, &frames);
+    let pics = decode_each(VideoCodec::H264, &frames).unwrap();
     for (pic, rgb) in &pics {
         // yuvj420p (full range) would be refused by 3.1.3's decoder.
         assert_eq!(pic.format(), ff::format::Pixel::YUV420P);
@@ -124,7 +96,7 @@ fn odd_sizes_are_cropped_for_h264_but_not_for_vpx() {
     let (data, _, _) = enc
         .encode(&solid(101, 77, PixelFormat::Rgb, [10, 200, 30]), false)
         .unwrap();
-    let pics = decode_each(VideoCodec::H264, &[data]);
+    let pics = decode_each(VideoCodec::H264, &[data]).unwrap();
     assert_eq!((pics[0].0.width(), pics[0].0.height()), (100, 76));
     let enc = StreamEncoder::open("libvpx", 101, 77, PixelFormat::Bgra).unwrap();
     assert_eq!(enc.size(), (101, 77));
@@ -133,18 +105,9 @@ fn odd_sizes_are_cropped_for_h264_but_not_for_vpx() {
 #[test]
 fn vp8_and_vp9_decode_frame_by_frame() {
     for (name, codec) in [("libvpx", VideoCodec::Vp8), ("libvpx-vp9", VideoCodec::Vp9)] {
-        let mut enc = StreamEncoder::open(name, 192, 108, PixelFormat::Rgbx).unwrap();
         let colour = [0x30, 0xa0, 0x60];
-        let mut frames = Vec::new();
-        for i in 0..4 {
-            let (data, number, key) = enc
-                .encode(&solid(192, 108, PixelFormat::Rgbx, colour), false)
-                .unwrap();
-            assert_eq!(number, i);
-            assert_eq!(key, i == 0, "{name}: frame {i}");
-            frames.push(data);
-        }
-        for (pic, rgb) in decode_each(codec, &frames) {
+        let frames = encode_solid(name, (192, 108), PixelFormat::Rgbx, colour, 4);
+        for (pic, rgb) in decode_each(codec, &frames).unwrap() {
             assert_eq!(pic.format(), ff::format::Pixel::YUV420P);
             assert!(close(&rgb[..3], colour, 8), "{name}: {:?}", &rgb[..3]);
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::broadcast;
-use xgate_supervisor::{ChildSpec, ExitHandle, SupervisionEvent};
+use xgate_supervisor::{ChildSpec, ExitHandle, RootHandle, SupervisionEvent, Supervisor};
 
 /// An ordered record of what the test actors did ("start:a", "stop:a", ...).
 #[derive(Clone, Default)]
@@ -212,6 +212,36 @@ pub async fn wait_event(
     })
     .await
     .expect("expected event did not come within 5 s")
+}
+
+/// Starts `sup` as the root of a tree, subscribed to its events, and waits until its child
+/// `last` (the last to start) has started: the whole tree is up.
+pub async fn start_tree(
+    sup: Supervisor,
+    last: &str,
+) -> (
+    broadcast::Receiver<SupervisionEvent>,
+    RootHandle<Supervisor>,
+) {
+    let mut rx = sup.subscribe();
+    let root = sup.start_root();
+    wait_event(&mut rx, |e| started(e, last, 0)).await;
+    (rx, root)
+}
+
+/// Waits for the next exit of `child` and checks its reason and whether it will be restarted.
+pub async fn assert_exit(
+    rx: &mut broadcast::Receiver<SupervisionEvent>,
+    child: &str,
+    reason: &str,
+    will_restart: bool,
+) {
+    let ev = wait_event(rx, |e| exited(e, child).is_some()).await;
+    assert_eq!(
+        exited(&ev, child),
+        Some((reason, will_restart)),
+        "exit of {child}"
+    );
 }
 
 /// Whether `ev` is the start of `child` with this restart count.

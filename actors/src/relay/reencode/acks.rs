@@ -11,7 +11,7 @@ use tracing::debug;
 use xgate_protocol::Value;
 
 use super::packets::{self, Common, Packets};
-use crate::relay::pump::{End, Finished, Inject, Watch, Wire};
+use crate::relay::pump::{End, Finished, Inject, Watch};
 
 /// Relays the client's packets to the server until one side ends, reporting the windows whose
 /// frames the client failed to decode on `decode_errors`. The same contract as
@@ -64,26 +64,13 @@ where
                 } else {
                     Common::Forward
                 };
-                match common {
-                    Common::Forward => {
-                        if let Err(e) = packets::write_frames(&mut dst, &chunks, &watch).await {
-                            break End::Io(e);
-                        }
-                    }
-                    Common::Swallow => {}
-                    Common::End(reason) => break packets::last(&mut dst, &chunks, &watch, reason).await,
+                if let Some(end) = packets::apply(common, &mut dst, &chunks, &watch).await {
+                    break end;
                 }
             }
         }
     };
-    Finished {
-        end,
-        // Whole packets only: the destination is always between two of them.
-        wire: Wire::Clean,
-        src: packets.into_inner(),
-        dst,
-        spliced: 0,
-    }
+    packets.finish(end, dst)
 }
 
 /// The window of a `damage-sequence` ack that reports a decode error:

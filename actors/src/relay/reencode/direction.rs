@@ -37,7 +37,7 @@ use xgate_protocol::{Frame, PacketWriter, Value};
 use super::draw;
 use super::packets::{self, Common, Packets};
 use super::windows::{State, RETRY};
-use crate::relay::pump::{End, Finished, Inject, Watch, Wire};
+use crate::relay::pump::{End, Finished, Inject, Watch};
 
 /// What the re-encoding direction needs besides its streams.
 pub struct Downstream {
@@ -116,27 +116,18 @@ where
                     Err(end) => break end,
                 };
                 match handle(&mut st, &mut packets, &chunks, &watch) {
-                    Handled::Forward => {
-                        if let Err(e) = packets::write_frames(&mut dst, &chunks, &watch).await {
-                            break End::Io(e);
+                    Handled::Common(common) => {
+                        if let Some(end) = packets::apply(common, &mut dst, &chunks, &watch).await {
+                            break end;
                         }
                     }
-                    Handled::Swallow => {}
                     Handled::Consumed(wid) => st.submit(wid),
-                    Handled::End(reason) => break packets::last(&mut dst, &chunks, &watch, reason).await,
                     Handled::Invalid(e) => break End::Protocol(e),
                 }
             }
         }
     };
-    Finished {
-        end,
-        // Whole packets only: the destination is always between two of them.
-        wire: Wire::Clean,
-        src: packets.into_inner(),
-        dst,
-        spliced: 0,
-    }
+    packets.finish(end, dst)
 }
 
 /// The next window whose stream the client failed to decode (`None` forever without a channel).
@@ -149,14 +140,10 @@ async fn recv(errors: &mut Option<mpsc::Receiver<u64>>) -> Option<u64> {
 
 /// What became of one packet from the server.
 enum Handled {
-    /// Relay its chunks unchanged.
-    Forward,
-    /// Drop it (an echo of the gateway's own ping).
-    Swallow,
+    /// Relayed, dropped or ending the direction, as for every direction's packets.
+    Common(Common),
     /// Composited into this window's framebuffer.
     Consumed(u64),
-    /// Relay it, then end the direction (`disconnect`); carries the reason.
-    End(String),
     /// Not xpra.
     Invalid(String),
 }
@@ -164,7 +151,7 @@ enum Handled {
 /// Counts a server draw relayed unchanged, and relays it.
 fn passed(st: &mut State) -> Handled {
     st.count_passed();
-    Handled::Forward
+    Handled::Common(Common::Forward)
 }
 
 fn handle<R: AsyncRead + Unpin>(
@@ -175,7 +162,7 @@ fn handle<R: AsyncRead + Unpin>(
 ) -> Handled {
     let name = match packets::name(chunks) {
         Ok(Some(n)) => n,
-        Ok(None) => return Handled::Forward,
+        Ok(None) => return Handled::Common(Common::Forward),
         Err(e) => return Handled::Invalid(e),
     };
     let acts = packets::is_common(&name)
@@ -189,7 +176,7 @@ fn handle<R: AsyncRead + Unpin>(
                 | "lost-window"
         );
     if !acts {
-        return Handled::Forward;
+        return Handled::Common(Common::Forward);
     }
     let packet = match packets.decode(chunks) {
         Ok(p) => p,
@@ -226,35 +213,25 @@ fn handle<R: AsyncRead + Unpin>(
                 }
             }
         }
-        "new-window" | "new-override-redirect" => {
-            if let (Some(wid), Some(size)) = (wid, dims(4, 5)) {
+        "new-window" | "new-override-redirect" | "window-move-resize" | "window-resized" => {
+            // window-resized carries only the size; the others the geometry x, y, w, h.
+            let size = if name == "window-resized" {
+                dims(2, 3)
+            } else {
+                dims(4, 5)
+            };
+            if let (Some(wid), Some(size)) = (wid, size) {
                 st.size_window(wid, size);
             }
-            Handled::Forward
-        }
-        "window-resized" => {
-            if let (Some(wid), Some(size)) = (wid, dims(2, 3)) {
-                st.size_window(wid, size);
-            }
-            Handled::Forward
-        }
-        "window-move-resize" => {
-            if let (Some(wid), Some(size)) = (wid, dims(4, 5)) {
-                st.size_window(wid, size);
-            }
-            Handled::Forward
+            Handled::Common(Common::Forward)
         }
         "lost-window" => {
             if let Some(wid) = wid {
                 st.lost(wid);
             }
-            Handled::Forward
+            Handled::Common(Common::Forward)
         }
-        _ => match packets::common(&name, &packet, watch) {
-            Common::End(reason) => Handled::End(reason),
-            Common::Swallow => Handled::Swallow,
-            Common::Forward => Handled::Forward,
-        },
+        _ => Handled::Common(packets::common(&name, &packet, watch)),
     }
 }
 

@@ -216,19 +216,15 @@ pub fn video(
         ),
         ("encoder", Value::from(frame.encoder)),
     ]);
-    Value::list([
-        Value::from("draw"),
-        Value::from(wid),
-        Value::from(0i64),
-        Value::from(0i64),
-        Value::from(frame.width),
-        Value::from(frame.height),
-        Value::from(frame.codec.xpra_name()),
+    packet(
+        wid,
+        (0, 0, frame.width, frame.height),
+        frame.codec.xpra_name(),
         Value::from(frame.data.clone()),
-        Value::from(sequence),
-        Value::from(0i64),
+        sequence,
+        0,
         options,
-    ])
+    )
 }
 
 /// A plain rgb24 draw of BGRX pixels (lz4-compressed when large enough, which both clients
@@ -261,6 +257,28 @@ pub fn rgb(
     } else {
         Bytes::from(pixels)
     };
+    packet(
+        wid,
+        (x, y, w, h),
+        "rgb24",
+        Value::from(data),
+        sequence,
+        w * 4,
+        Value::Dict(options),
+    )
+}
+
+/// A `draw` packet: `["draw", wid, x, y, w, h, coding, data, sequence, rowstride, options]`,
+/// the layout [`parse`] reads and both clients paint.
+pub fn packet(
+    wid: u64,
+    (x, y, w, h): (u32, u32, u32, u32),
+    coding: &str,
+    data: Value,
+    sequence: u64,
+    rowstride: u32,
+    options: Value,
+) -> Value {
     Value::list([
         Value::from("draw"),
         Value::from(wid),
@@ -268,11 +286,11 @@ pub fn rgb(
         Value::from(y),
         Value::from(w),
         Value::from(h),
-        Value::from("rgb24"),
-        Value::from(data),
+        Value::from(coding),
+        data,
         Value::from(sequence),
-        Value::from(w * 4),
-        Value::Dict(options),
+        Value::from(rowstride),
+        options,
     ])
 }
 
@@ -296,19 +314,7 @@ mod tests {
     use super::*;
 
     fn draw(coding: &str, data: Value, options: Value) -> Packet {
-        Packet(vec![
-            Value::from("draw"),
-            Value::from(7i64),
-            Value::from(1i64),
-            Value::from(2i64),
-            Value::from(2i64),
-            Value::from(1i64),
-            Value::from(coding),
-            data,
-            Value::from(42i64),
-            Value::from(8i64),
-            options,
-        ])
+        Packet::from_value(packet(7, (1, 2, 2, 1), coding, data, 42, 8, options)).unwrap()
     }
 
     #[test]

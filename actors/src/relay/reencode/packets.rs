@@ -14,7 +14,7 @@ use xgate_protocol::{
     peek_packet_type, Frame, FrameCodec, Packet, PacketReader, PacketType, ProtocolError, Value,
 };
 
-use crate::relay::pump::{own_packet, End, Inject, Watch, Wire};
+use crate::relay::pump::{own_packet, End, Finished, Inject, Watch, Wire};
 
 /// Whole packets from one stream, as their chunks.
 pub struct Packets<R> {
@@ -76,6 +76,18 @@ impl<R: AsyncRead + Unpin> Packets<R> {
     /// The stream back.
     pub fn into_inner(self) -> R {
         self.frames.into_inner()
+    }
+
+    /// How a direction that read these packets and wrote `dst` ended, with both streams.
+    pub fn finish<W>(self, end: End, dst: W) -> Finished<R, W> {
+        Finished {
+            end,
+            // Whole packets only: the destination is always between two of them.
+            wire: Wire::Clean,
+            src: self.into_inner(),
+            dst,
+            spliced: 0,
+        }
     }
 }
 
@@ -164,6 +176,21 @@ pub async fn injected<W: AsyncWrite + Unpin>(
         Ok(()) => End::Stopped,
         Err(e) => End::Io(e),
     })
+}
+
+/// Does what [`common`] decided for a packet's chunks: relays them, drops them, or relays them and
+/// ends the direction; `Some` when the direction must end.
+pub async fn apply<W: AsyncWrite + Unpin>(
+    common: Common,
+    dst: &mut W,
+    chunks: &[Frame],
+    watch: &Watch,
+) -> Option<End> {
+    match common {
+        Common::Forward => write_frames(dst, chunks, watch).await.err().map(End::Io),
+        Common::Swallow => None,
+        Common::End(reason) => Some(last(dst, chunks, watch, reason).await),
+    }
 }
 
 /// Relays the chunks of a `disconnect`, then ends the direction.

@@ -17,7 +17,7 @@ use xgate_protocol::{
     compression, Compressor, FrameCodec, Packet, PacketEncoder, PacketReader, PacketWriter, Value,
 };
 
-use super::{pump, Downstream};
+use super::{draw, pump, Downstream};
 use crate::encoder::{EncoderPool, EncoderSettings};
 use crate::relay::pump::{End, Inject, Watch};
 
@@ -32,27 +32,55 @@ async fn send(server: &mut DuplexStream, packet: Value) {
 }
 
 /// A raw BGRX draw of one colour, lz4-compressed as xpra's servers send it.
-fn raw_draw(wid: i64, rect: (i64, i64, i64, i64), seq: i64, bgrx: [u8; 4], flush: i64) -> Value {
-    let (x, y, w, h) = rect;
+fn raw_draw(wid: u64, rect: (u32, u32, u32, u32), seq: u64, bgrx: [u8; 4], flush: i64) -> Value {
+    let (_, _, w, h) = rect;
     let pixels: Vec<u8> = bgrx.repeat((w * h) as usize);
     let data = compression::compress(Compressor::Lz4, 1, &pixels).unwrap();
+    let options = Value::dict([
+        ("rgb_format", Value::from("BGRX")),
+        ("lz4", Value::from(1i64)),
+        ("flush", Value::from(flush)),
+    ]);
+    draw::packet(wid, rect, "rgb24", Value::from(data), seq, w * 4, options)
+}
+
+/// A [`raw_draw`] of all of window `wid`, `size` large, that says the window's size (so that it
+/// needs no `new-window` first).
+fn full_draw(wid: u64, size: (u32, u32), seq: u64, bgrx: [u8; 4]) -> Value {
+    let mut draw = raw_draw(wid, (0, 0, size.0, size.1), seq, bgrx, 0);
+    if let Value::List(items) = &mut draw {
+        if let Value::Dict(opts) = &mut items[10] {
+            opts.push((
+                Value::from("window-size"),
+                Value::list([Value::from(size.0), Value::from(size.1)]),
+            ));
+        }
+    }
+    draw
+}
+
+/// The server's `new-window` for window `wid` of `w` x `h` at 0,0, with no metadata.
+fn new_window(wid: i64, w: i64, h: i64) -> Value {
     Value::list([
-        Value::from("draw"),
+        Value::from("new-window"),
         Value::from(wid),
-        Value::from(x),
-        Value::from(y),
+        Value::from(0i64),
+        Value::from(0i64),
         Value::from(w),
         Value::from(h),
-        Value::from("rgb24"),
-        Value::from(data),
-        Value::from(seq),
-        Value::from(w * 4),
-        Value::dict([
-            ("rgb_format", Value::from("BGRX")),
-            ("lz4", Value::from(1i64)),
-            ("flush", Value::from(flush)),
-        ]),
+        Value::Dict(Vec::new()),
+        Value::Dict(Vec::new()),
     ])
+}
+
+/// What a direction's pump watches for: the gateway's ping sid "gw" and 64 MiB chunks.
+fn watch() -> Watch {
+    Watch {
+        ping_sid: "gw".into(),
+        bytes: Arc::new(AtomicU64::new(0)),
+        max_size: 1 << 26,
+        writer: writer(),
+    }
 }
 
 /// Reads the next packet the client receives (bounded wait).
@@ -104,12 +132,7 @@ fn rig(codec: VideoCodec, refresh_delay: Option<Duration>) -> Rig {
         refresh_delay,
         decode_errors: Some(errors_rx),
     };
-    let watch = Watch {
-        ping_sid: "gw".into(),
-        bytes: Arc::new(AtomicU64::new(0)),
-        max_size: 1 << 26,
-        writer: writer(),
-    };
+    let watch = watch();
     let task = tokio::spawn(async move {
         let _keep = _inject_tx;
         pump(src, dst, BytesMut::new(), watch, inject, down)
@@ -126,6 +149,14 @@ fn rig(codec: VideoCodec, refresh_delay: Option<Duration>) -> Rig {
     }
 }
 
+impl Rig {
+    /// Closes the server's side and checks that the direction ends at its end of stream.
+    async fn end_at_eof(self) {
+        drop(self.server);
+        assert!(matches!(self.task.await.unwrap(), End::Eof));
+    }
+}
+
 fn ack_of(inject: Inject) -> Packet {
     let Inject::Packet(packet) = inject else {
         panic!("an ack is not a last packet")
@@ -136,16 +167,7 @@ fn ack_of(inject: Inject) -> Packet {
 #[actix::test]
 async fn an_update_becomes_one_video_draw_with_the_newest_sequence() {
     let mut r = rig(VideoCodec::H264, None);
-    let new_window = Value::list([
-        Value::from("new-window"),
-        Value::from(1i64),
-        Value::from(0i64),
-        Value::from(0i64),
-        Value::from(64i64),
-        Value::from(48i64),
-        Value::Dict(Vec::new()),
-        Value::Dict(Vec::new()),
-    ]);
+    let new_window = new_window(1, 64, 48);
     send(&mut r.server, new_window.clone()).await;
     // One update in two regions: red top half (flush 1), blue bottom half (flush 0).
     send(
@@ -216,16 +238,7 @@ async fn an_update_becomes_one_video_draw_with_the_newest_sequence() {
 async fn odd_sizes_get_rgb_edges_and_other_codings_pass_through() {
     let mut r = rig(VideoCodec::H264, None);
     // No new-window: the draw's window-size creates the window.
-    let mut draw = raw_draw(5, (0, 0, 65, 49), 7, [10, 200, 30, 0], 0);
-    if let Value::List(items) = &mut draw {
-        if let Value::Dict(opts) = &mut items[10] {
-            opts.push((
-                Value::from("window-size"),
-                Value::list([Value::from(65i64), Value::from(49i64)]),
-            ));
-        }
-    }
-    send(&mut r.server, draw).await;
+    send(&mut r.server, full_draw(5, (65, 49), 7, [10, 200, 30, 0])).await;
     let video = next(&mut r.client, &mut r.reader).await;
     assert_eq!(video.get(6).and_then(Value::as_str), Some("h264"));
     assert_eq!(
@@ -251,8 +264,8 @@ async fn odd_sizes_get_rgb_edges_and_other_codings_pass_through() {
         let rect: Vec<i64> = (2..6)
             .map(|i| e.get(i).unwrap().as_int().unwrap())
             .collect();
-        let d = super::draw::parse(&e, 1 << 20).unwrap();
-        let super::draw::Content::Pixels { format, data, .. } = d.content else {
+        let d = draw::parse(&e, 1 << 20).unwrap();
+        let draw::Content::Pixels { format, data, .. } = d.content else {
             panic!("an rgb edge")
         };
         assert_eq!(format, PixelFormat::Bgrx);
@@ -265,19 +278,15 @@ async fn odd_sizes_get_rgb_edges_and_other_codings_pass_through() {
     }
     assert_eq!(edges, vec![vec![64, 0, 1, 49], vec![0, 48, 64, 1]]);
     // A png draw (a coding the gateway does not composite) goes to the client as it came.
-    let png = Value::list([
-        Value::from("draw"),
-        Value::from(5i64),
-        Value::from(0i64),
-        Value::from(0i64),
-        Value::from(1i64),
-        Value::from(1i64),
-        Value::from("png"),
+    let png = draw::packet(
+        5,
+        (0, 0, 1, 1),
+        "png",
         Value::from(vec![1u8, 2, 3]),
-        Value::from(8i64),
-        Value::from(0i64),
+        8,
+        0,
         Value::Dict(Vec::new()),
-    ]);
+    );
     send(&mut r.server, png.clone()).await;
     assert_eq!(next(&mut r.client, &mut r.reader).await.into_value(), png);
     // lost-window is relayed; the window's later draws have no framebuffer and pass through.
@@ -295,59 +304,35 @@ async fn odd_sizes_get_rgb_edges_and_other_codings_pass_through() {
     let p = next(&mut r.client, &mut r.reader).await;
     assert_eq!(p.get(6).and_then(Value::as_str), Some("rgb24"));
     assert_eq!(p.get(8).and_then(Value::as_int), Some(9));
-    drop(r.server);
-    assert!(matches!(r.task.await.unwrap(), End::Eof));
+    r.end_at_eof().await;
 }
 
 #[actix::test]
 async fn an_idle_window_gets_one_lossless_refresh() {
     let mut r = rig(VideoCodec::Vp8, Some(Duration::from_millis(50)));
-    let mut draw = raw_draw(3, (0, 0, 40, 30), 4, [1, 2, 3, 0], 0);
-    if let Value::List(items) = &mut draw {
-        if let Value::Dict(opts) = &mut items[10] {
-            opts.push((
-                Value::from("window-size"),
-                Value::list([Value::from(40i64), Value::from(30i64)]),
-            ));
-        }
-    }
-    send(&mut r.server, draw).await;
+    send(&mut r.server, full_draw(3, (40, 30), 4, [1, 2, 3, 0])).await;
     let video = next(&mut r.client, &mut r.reader).await;
     assert_eq!(video.get(6).and_then(Value::as_str), Some("vp8"));
     // After the delay, the same picture, lossless, with the frame's sequence.
     let refresh = next(&mut r.client, &mut r.reader).await;
     assert_eq!(refresh.get(6).and_then(Value::as_str), Some("rgb24"));
     assert_eq!(refresh.get(8).and_then(Value::as_int), Some(4));
-    let d = super::draw::parse(&refresh, 1 << 20).unwrap();
+    let d = draw::parse(&refresh, 1 << 20).unwrap();
     assert_eq!((d.x, d.y, d.w, d.h), (0, 0, 40, 30));
-    let super::draw::Content::Pixels { data, .. } = d.content else {
+    let draw::Content::Pixels { data, .. } = d.content else {
         panic!("pixels")
     };
     assert!(data.chunks(4).all(|p| p == [1, 2, 3, 0]));
     // Only once: nothing more arrives while the window stays idle.
     let more = tokio::time::timeout(Duration::from_millis(300), r.client.next()).await;
     assert!(more.is_err(), "a second refresh arrived");
-    drop(r.server);
-    assert!(matches!(r.task.await.unwrap(), End::Eof));
+    r.end_at_eof().await;
 }
 
 #[actix::test]
 async fn a_window_shrunk_below_the_codec_minimum_gives_its_sequences_back() {
     let mut r = rig(VideoCodec::H264, None);
-    send(
-        &mut r.server,
-        Value::list([
-            Value::from("new-window"),
-            Value::from(2i64),
-            Value::from(0i64),
-            Value::from(0i64),
-            Value::from(64i64),
-            Value::from(48i64),
-            Value::Dict(Vec::new()),
-            Value::Dict(Vec::new()),
-        ]),
-    )
-    .await;
+    send(&mut r.server, new_window(2, 64, 48)).await;
     // Part of an update (more follows), then the window shrinks to 10x10.
     send(
         &mut r.server,
@@ -394,8 +379,7 @@ async fn a_window_shrunk_below_the_codec_minimum_gives_its_sequences_back() {
         ),
         (Some("rgb24"), Some(12))
     );
-    drop(r.server);
-    assert!(matches!(r.task.await.unwrap(), End::Eof));
+    r.end_at_eof().await;
 }
 
 #[actix::test]
@@ -417,44 +401,28 @@ async fn echoes_of_the_gateways_pings_stay_with_the_gateway() {
     // Only the client's own echo is relayed.
     let p = next(&mut r.client, &mut r.reader).await;
     assert_eq!(p.into_value(), echo("the-client"));
-    drop(r.server);
-    assert!(matches!(r.task.await.unwrap(), End::Eof));
-}
-
-/// A full-window draw of window 6 (64x48) with `window-size`.
-fn full_draw(seq: i64, bgrx: [u8; 4]) -> Value {
-    let mut draw = raw_draw(6, (0, 0, 64, 48), seq, bgrx, 0);
-    if let Value::List(items) = &mut draw {
-        if let Value::Dict(opts) = &mut items[10] {
-            opts.push((
-                Value::from("window-size"),
-                Value::list([Value::from(64i64), Value::from(48i64)]),
-            ));
-        }
-    }
-    draw
+    r.end_at_eof().await;
 }
 
 #[actix::test]
 async fn a_client_decode_error_starts_a_new_stream() {
     let mut r = rig(VideoCodec::H264, None);
     let frame_of = |p: &Packet| p.get(10).unwrap().get("frame").and_then(Value::as_int);
-    send(&mut r.server, full_draw(1, [0, 0, 200, 0])).await;
+    send(&mut r.server, full_draw(6, (64, 48), 1, [0, 0, 200, 0])).await;
     let first = next(&mut r.client, &mut r.reader).await;
     assert_eq!(frame_of(&first), Some(0));
-    send(&mut r.server, full_draw(2, [0, 200, 0, 0])).await;
+    send(&mut r.server, full_draw(6, (64, 48), 2, [0, 200, 0, 0])).await;
     let second = next(&mut r.client, &mut r.reader).await;
     assert_eq!(frame_of(&second), Some(1));
     // The client could not decode frame 1: the next frame is a new stream (frame 0, an IDR).
     r.decode_errors.send(6).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    send(&mut r.server, full_draw(3, [200, 0, 0, 0])).await;
+    send(&mut r.server, full_draw(6, (64, 48), 3, [200, 0, 0, 0])).await;
     let third = next(&mut r.client, &mut r.reader).await;
     assert_eq!(frame_of(&third), Some(0));
     let data = third.get(7).and_then(Value::as_bytes).unwrap();
     assert_eq!(&data[..5], &[0, 0, 0, 1, 0x67], "SPS first: a keyframe");
-    drop(r.server);
-    assert!(matches!(r.task.await.unwrap(), End::Eof));
+    r.end_at_eof().await;
 }
 
 #[actix::test]
@@ -463,12 +431,7 @@ async fn the_client_direction_relays_acks_and_reports_decode_errors() {
     let (dst, server) = tokio::io::duplex(1 << 20);
     let (_inject_tx, inject) = mpsc::channel(1);
     let (errors_tx, mut errors) = mpsc::channel(4);
-    let watch = Watch {
-        ping_sid: "gw".into(),
-        bytes: Arc::new(AtomicU64::new(0)),
-        max_size: 1 << 26,
-        writer: writer(),
-    };
+    let watch = watch();
     let task = tokio::spawn(async move {
         let _keep = _inject_tx;
         super::pump_upstream(src, dst, BytesMut::new(), watch, inject, errors_tx)
