@@ -5,7 +5,8 @@
 mod encoder_common;
 
 use actix::Actor;
-use encoder_common::{close, decode_each, pixel};
+use encoder_common::{close, pixel};
+use xgate_actors::encoder::decode::decode_each;
 use xgate_actors::encoder::probe::{has_library, test_frame, try_encoder};
 use xgate_actors::encoder::{EncoderPool, EncoderSettings, StreamEncoder};
 use xgate_messages::encode::{EncodeFrame, GetEncoderInfo, PixelFormat, StreamKey, VideoCodec};
@@ -26,18 +27,19 @@ fn nvenc_encodes_decodable_h264_where_available() {
         out.push(data);
     }
     assert!(out[0].starts_with(&[0, 0, 0, 1]) || out[0].starts_with(&[0, 0, 1]));
-    let pics = decode_each(VideoCodec::H264, &out);
+    let pics = decode_each(VideoCodec::H264, &out).expect("NVENC's frames decode");
     let reference = test_frame(1280, 720, 29);
-    let (_, w, _, last) = pics.last().unwrap();
+    let (last_pic, last) = pics.last().expect("30 pictures");
+    let w = last_pic.width();
     let at = (360 * 1280 + 640) * 4;
     let drawn = [
         reference.data[at + 2],
         reference.data[at + 1],
         reference.data[at],
     ];
-    assert!(close(pixel(last, *w, 640, 360), drawn, 16));
-    for (fmt, _, _, _) in &pics {
-        assert_eq!(*fmt, ffmpeg_next::format::Pixel::YUV420P);
+    assert!(close(pixel(last, w, 640, 360), drawn, 16));
+    for (pic, _) in &pics {
+        assert_eq!(pic.format(), ffmpeg_next::format::Pixel::YUV420P);
     }
 }
 

@@ -6,9 +6,10 @@
 mod encoder_common;
 
 use actix::Actor;
-use encoder_common::{close, decode_each, pixel, Xvfb};
+use encoder_common::{close, pixel, Xvfb};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, Rectangle};
+use xgate_actors::encoder::decode::decode_each;
 use xgate_actors::encoder::{EncoderPool, EncoderSettings, X11Capture};
 use xgate_messages::encode::{EncodeFrame, GetEncoderInfo, PixelFormat, StreamKey, VideoCodec};
 
@@ -89,9 +90,15 @@ async fn xvfb_frames_encode_and_decode_to_the_same_picture() {
             );
             out.push(e.data);
         }
-        for (fmt, w, h, pic) in decode_each(codec, &out) {
+        let pictures = decode_each(codec, &out).expect("the pool's frames decode");
+        for (decoded, pic) in pictures {
+            let (w, h) = (decoded.width(), decoded.height());
             assert_eq!((w, h), (640, 480));
-            assert_eq!(fmt, ffmpeg_next::format::Pixel::YUV420P, "{codec:?}");
+            assert_eq!(
+                decoded.format(),
+                ffmpeg_next::format::Pixel::YUV420P,
+                "{codec:?}"
+            );
             for (bx, by, colour) in BOXES {
                 let got = pixel(&pic, w, bx as u32 + 100, by as u32 + 80);
                 assert!(

@@ -5,9 +5,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ffmpeg_next as ff;
-use xgate_messages::encode::VideoCodec;
-
 /// An Xvfb killed on drop.
 pub struct Xvfb {
     child: Child,
@@ -63,53 +60,6 @@ impl Xvfb {
         }
         panic!("no free X display");
     }
-}
-
-/// Decodes each frame on its own (one packet in, one picture out at once, as xpra's avcodec2
-/// decoder requires) and returns the pictures as packed RGB24 with their decoder pixel format.
-pub fn decode_each(
-    codec: VideoCodec,
-    frames: &[bytes::Bytes],
-) -> Vec<(ff::format::Pixel, u32, u32, Vec<u8>)> {
-    ff::init().unwrap();
-    let id = match codec {
-        VideoCodec::H264 => ff::codec::Id::H264,
-        VideoCodec::Vp8 => ff::codec::Id::VP8,
-        VideoCodec::Vp9 => ff::codec::Id::VP9,
-    };
-    let dec = ff::decoder::find(id).unwrap();
-    let mut d = ff::codec::context::Context::new_with_codec(dec)
-        .decoder()
-        .video()
-        .unwrap();
-    let mut out = Vec::new();
-    for (i, data) in frames.iter().enumerate() {
-        d.send_packet(&ff::Packet::copy(data)).unwrap();
-        let mut pic = ff::frame::Video::empty();
-        d.receive_frame(&mut pic)
-            .unwrap_or_else(|e| panic!("frame {i}: no picture at once: {e}"));
-        let mut rgb = ff::frame::Video::empty();
-        ff::software::scaling::Context::get(
-            pic.format(),
-            pic.width(),
-            pic.height(),
-            ff::format::Pixel::RGB24,
-            pic.width(),
-            pic.height(),
-            ff::software::scaling::Flags::BICUBIC,
-        )
-        .unwrap()
-        .run(&pic, &mut rgb)
-        .unwrap();
-        let w = rgb.width() as usize * 3;
-        let stride = rgb.stride(0);
-        let mut packed = Vec::new();
-        for row in rgb.data(0).chunks(stride).take(rgb.height() as usize) {
-            packed.extend_from_slice(&row[..w]);
-        }
-        out.push((pic.format(), pic.width(), pic.height(), packed));
-    }
-    out
 }
 
 /// The RGB pixel at (x, y) of a packed RGB24 picture of width `w`.
