@@ -192,7 +192,9 @@ async fn session_for(
     let over_ssh = ssh_start.is_some();
     let asked = match (ssh_start, hello.get("start-new-session")) {
         (Some(r), _) => Some(r),
-        (None, Some(sns)) => Some(StartRequest::from_hello(sns).map_err(start_refused)?),
+        (None, Some(sns)) => {
+            Some(StartRequest::from_hello(sns).map_err(|e| start_refused(e.into()))?)
+        }
         (None, None) => None,
     };
     // xpra's proxy starts a session for a client that has none, when it may.

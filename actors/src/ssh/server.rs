@@ -38,7 +38,7 @@ use super::{keys, SshSettings, MAX_CHANNELS_PER_CONNECTION, MAX_OPEN_CHANNELS};
 use crate::auth::ssh::{SshLogin, SshProof};
 use crate::listener::ConnectionPermit;
 use crate::pipeline::Upgraded;
-use crate::registry::start::StartRequest;
+use crate::registry::start::{RequestError, StartError, StartMode, StartRequest};
 
 /// SSH's `exit-status` for a command that does not exist, as a shell reports it.
 const NOT_FOUND: u32 = 127;
@@ -359,13 +359,32 @@ impl Handler for SshConnection {
                     session,
                 )
             }
-            ExecRequest::Start { request } => {
-                let display = request.display.map(|n| format!(":{n}"));
-                self.proxy(channel, display, Some(request), session)
+            ExecRequest::Start { subcommand, args } => {
+                let request = StartMode::from_proxy_subcommand(&subcommand)
+                    .ok_or_else(|| StartError::from(RequestError(format!("unknown {subcommand}"))))
+                    .and_then(|mode| Ok(StartRequest::from_proxy_args(mode, &args)?));
+                match request {
+                    Ok(request) => {
+                        let display = request.display.map(|n| format!(":{n}"));
+                        self.proxy(channel, display, Some(request), session)
+                    }
+                    Err(e) => {
+                        info!(target: "xgate::ssh", id = %self.info.id, %command, "exec refused: {e}");
+                        self.fail(channel, 1, &e.to_string(), session)
+                    }
+                }
             }
-            ExecRequest::Refused { subcommand, why } => {
-                info!(target: "xgate::ssh", id = %self.info.id, %subcommand, "exec refused: {why}");
-                self.fail(channel, 1, &why, session)
+            ExecRequest::Refused { subcommand } => {
+                info!(target: "xgate::ssh", id = %self.info.id, %subcommand, "exec refused");
+                self.fail(
+                    channel,
+                    1,
+                    &format!(
+                        "'{subcommand}' is not supported: this SSH server runs only \
+                         `xpra _proxy [DISPLAY]` and `xpra _proxy_start [DISPLAY] [OPTIONS]`"
+                    ),
+                    session,
+                )
             }
             ExecRequest::Unknown => {
                 info!(target: "xgate::ssh", id = %self.info.id, %command, "exec refused");
