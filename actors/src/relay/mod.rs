@@ -587,10 +587,12 @@ async fn splice(
     let disconnect = |reason: &str| Value::list([Value::from("disconnect"), Value::from(reason)]);
     // A direction whose source is gone still holds its destination: the gateway's last word to
     // that peer is written there directly (the direction no longer reads its inject channel).
+    // It returns the destination, for a graceful close.
     let last_word = |writer: PacketWriter, packet: Value| {
         move |mut fin: pump::Finished<Side, Side>| async move {
             let said = pump::farewell(&mut fin.dst, &writer, fin.wire, packet);
             let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
+            fin.dst
         }
     };
     let reason = loop {
@@ -606,7 +608,7 @@ async fn splice(
                     End::Stopped => ("stopped".into(), false),
                 };
                 if tell_server {
-                    last_word(server_writer, disconnect("client exit"))(fin).await;
+                    let _ = last_word(server_writer, disconnect("client exit"))(fin).await;
                 }
                 // Let the server direction deliver what it had, briefly.
                 let _ = tokio::time::timeout(Duration::from_secs(2), &mut downstream).await;
@@ -628,8 +630,15 @@ async fn splice(
                     ]))),
                     End::Stopped => ("stopped".into(), None),
                 };
-                if let Some(packet) = farewell {
-                    last_word(client_writer, packet)(fin).await;
+                let client_w = match farewell {
+                    Some(packet) => last_word(client_writer, packet)(fin).await,
+                    None => fin.dst,
+                };
+                // The client direction ends too (its server is gone); then the client's
+                // connection closes only once the client has read the gateway's last word.
+                let _ = to_server_tx.try_send(Inject::Last(disconnect("client exit")));
+                if let Ok(up) = tokio::time::timeout(Duration::from_secs(2), &mut upstream).await {
+                    pump::close_gracefully(up.src, client_w, Duration::from_secs(2)).await;
                 }
                 break reason;
             }
@@ -637,7 +646,11 @@ async fn splice(
                 info!(target: "xgate::proxy", %id, "stopping: {reason}");
                 let _ = to_client_tx.send(Inject::Last(disconnect(&reason))).await;
                 let _ = to_server_tx.send(Inject::Last(disconnect("client exit"))).await;
-                let _ = tokio::time::timeout(Duration::from_secs(2), async { (&mut upstream).await; (&mut downstream).await; }).await;
+                let both = async { ((&mut upstream).await, (&mut downstream).await) };
+                if let Ok((up, down)) = tokio::time::timeout(Duration::from_secs(2), both).await {
+                    // up reads from the client, down writes to it.
+                    pump::close_gracefully(up.src, down.dst, Duration::from_secs(2)).await;
+                }
                 break format!("stopped: {reason}");
             }
             _ = ping.tick() => {

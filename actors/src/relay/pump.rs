@@ -172,6 +172,29 @@ pub async fn farewell<W: AsyncWrite + Unpin>(
     dst.flush().await
 }
 
+/// Ends a peer's connection after the gateway's last packet to it without losing that packet.
+/// Closing a socket whose receive queue still holds unread bytes (the peer's acks and pings in
+/// flight) sends a reset, and the peer's kernel then drops what its application had not read
+/// yet, the final `disconnect` among it. So: flush and half-close (`dst`), then read and discard
+/// from `src` until the peer closes too (it does once it has read the disconnect) or `linger`
+/// runs out.
+pub async fn close_gracefully<R, W>(mut src: R, mut dst: W, linger: std::time::Duration)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout(linger, async {
+        let _ = dst.shutdown().await;
+        let mut scratch = vec![0u8; 16 * 1024];
+        while let Ok(n) = src.read(&mut scratch).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// The state of one direction between reads.
 struct Direction {
     /// Complete chunks waiting to be written.
