@@ -139,17 +139,7 @@ impl Session {
             dir: dir.to_path_buf(),
             stopped: false,
         };
-        let up = wait_until(Duration::from_secs(60), || {
-            s.as_user(&["version", &format!(":{n}")])
-                .success()
-                .then_some(())
-        });
-        assert!(
-            up.is_some(),
-            "no xpra {} session answers on :{n}\n{}",
-            version.name(),
-            s.server_log()
-        );
+        s.wait_up("was not started by anyone");
         let info = s.as_user(&["info", &format!(":{n}")]);
         s.pid = info
             .stdout
@@ -202,21 +192,28 @@ impl Session {
             version.name(),
             s.server_log()
         );
+        s.wait_up("did not come up");
+        s.pid = std::fs::read_to_string(&s.pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        s
+    }
+
+    /// Waits (bounded) until the session answers `xpra version :N` as the test user; panics
+    /// with `what` happened instead and the server's log otherwise.
+    fn wait_up(&self, what: &str) {
+        let n = self.number();
         let up = wait_until(Duration::from_secs(60), || {
-            s.as_user(&["version", &format!(":{n}")])
+            self.as_user(&["version", &format!(":{n}")])
                 .success()
                 .then_some(())
         });
         assert!(
             up.is_some(),
-            "xpra {} session :{n} did not come up within 60 s\n{}",
-            version.name(),
-            s.server_log()
+            "xpra {} session :{n} {what} within 60 s\n{}",
+            self.version.name(),
+            self.server_log()
         );
-        s.pid = std::fs::read_to_string(&s.pidfile)
-            .ok()
-            .and_then(|p| p.trim().parse().ok());
-        s
     }
 
     /// The display number.
