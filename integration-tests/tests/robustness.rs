@@ -17,7 +17,7 @@ use xgate_integration_tests::harness::fake::{
 };
 use xgate_integration_tests::harness::gateway::write_multifile;
 use xgate_integration_tests::harness::xpra::client_home_in;
-use xgate_integration_tests::harness::{Attach, Gateway, Session, TestDir, Version};
+use xgate_integration_tests::harness::{wait_until, Attach, Gateway, Session, TestDir, Version};
 
 /// Reads what the gateway sends on a raw connection until it closes it (bounded).
 fn read_until_closed(s: &mut TcpStream, timeout: Duration) -> (Vec<u8>, Duration, bool) {
@@ -256,6 +256,13 @@ fn every_packet_sent_before_disconnect_arrives_in_order_before_it() {
     );
     let expected_bytes = (spec.large * spec.large_size + spec.small * spec.small_size) as u64;
     assert_eq!(report.bytes, expected_bytes);
+    // The server sees its connection close a moment after the client saw the end.
+    let finished = wait_until(Duration::from_secs(10), || {
+        server.log().finished.then_some(())
+    });
     let log = server.log();
-    assert!(log.finished && log.errors.is_empty(), "server: {log:?}");
+    assert!(
+        finished.is_some() && log.errors.is_empty(),
+        "server: {log:?}"
+    );
 }

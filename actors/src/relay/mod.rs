@@ -587,12 +587,10 @@ async fn splice(
     let disconnect = |reason: &str| Value::list([Value::from("disconnect"), Value::from(reason)]);
     // A direction whose source is gone still holds its destination: the gateway's last word to
     // that peer is written there directly (the direction no longer reads its inject channel).
-    // It returns the destination, for a graceful close.
     let last_word = |writer: PacketWriter, packet: Value| {
         move |mut fin: pump::Finished<Side, Side>| async move {
             let said = pump::farewell(&mut fin.dst, &writer, fin.wire, packet);
             let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
-            fin.dst
         }
     };
     let reason = loop {
@@ -608,7 +606,7 @@ async fn splice(
                     End::Stopped => ("stopped".into(), false),
                 };
                 if tell_server {
-                    let _ = last_word(server_writer, disconnect("client exit"))(fin).await;
+                    last_word(server_writer, disconnect("client exit"))(fin).await;
                 }
                 // Let the server direction deliver what it had, briefly.
                 let _ = tokio::time::timeout(Duration::from_secs(2), &mut downstream).await;
@@ -630,14 +628,17 @@ async fn splice(
                     ]))),
                     End::Stopped => ("stopped".into(), None),
                 };
-                let client_w = match farewell {
-                    Some(packet) => last_word(client_writer, packet)(fin).await,
-                    None => fin.dst,
-                };
-                // The client direction ends too (its server is gone); then the client's
-                // connection closes only once the client has read the gateway's last word.
+                let pump::Finished { src: server_r, dst: mut client_w, wire, .. } = fin;
+                if let Some(packet) = farewell {
+                    let said = pump::farewell(&mut client_w, &client_writer, wire, packet);
+                    let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
+                }
+                // The client direction ends too (its server is gone) and the server's connection
+                // closes at once; the client's only once it has read the gateway's last word.
+                drop(server_r);
                 let _ = to_server_tx.try_send(Inject::Last(disconnect("client exit")));
                 if let Ok(up) = tokio::time::timeout(Duration::from_secs(2), &mut upstream).await {
+                    drop(up.dst);
                     pump::close_gracefully(up.src, client_w, Duration::from_secs(2)).await;
                 }
                 break reason;
@@ -648,7 +649,9 @@ async fn splice(
                 let _ = to_server_tx.send(Inject::Last(disconnect("client exit"))).await;
                 let both = async { ((&mut upstream).await, (&mut downstream).await) };
                 if let Ok((up, down)) = tokio::time::timeout(Duration::from_secs(2), both).await {
-                    // up reads from the client, down writes to it.
+                    // The server's connection closes at once; the client's (up reads from it,
+                    // down writes to it) once it has read its disconnect.
+                    drop((up.dst, down.src));
                     pump::close_gracefully(up.src, down.dst, Duration::from_secs(2)).await;
                 }
                 break format!("stopped: {reason}");
