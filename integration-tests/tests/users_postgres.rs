@@ -5,8 +5,8 @@ mod users_support;
 
 use users_support::{
     auth_db_ok, compression_level, create_users, reaches, recording_target, wait_recorded,
-    PgCluster,
 };
+use xgate_actors::auth::sql::pg_cluster::PgCluster;
 use xgate_integration_tests::harness::xpra::client_home_in;
 use xgate_integration_tests::harness::{Attach, Gateway, Session, TestDir, Version};
 

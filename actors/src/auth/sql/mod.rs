@@ -11,6 +11,8 @@
 //! Connections are pooled per database (r2d2), and the pool is shared by the clones of a backend.
 
 #[allow(missing_docs, unreachable_pub)]
+#[cfg(any(test, feature = "test-support"))]
+pub mod pg_cluster;
 pub mod schema;
 
 use std::fmt;

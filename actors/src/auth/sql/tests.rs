@@ -1,6 +1,7 @@
 //! The database layer against real sqlite files and a real PostgreSQL server (started by the test
 //! itself as the `postgres` user, on a free port in a temporary directory).
 
+use super::pg_cluster::PgCluster;
 use super::*;
 use std::process::Command;
 
@@ -151,134 +152,9 @@ fn locations_parse_and_hide_passwords() {
     );
 }
 
-/// A throwaway PostgreSQL cluster: `initdb` + `pg_ctl` as the `postgres` user (when the test
-/// runs as root) on a free port, everything in a temporary directory, stopped on drop.
-pub(crate) struct PgCluster {
-    /// Holds the data directory, the socket directory and the log.
-    dir: tempfile::TempDir,
-    /// PostgreSQL's programs (`/usr/lib/postgresql/N/bin`).
-    bin: PathBuf,
-    /// The TCP port it listens on (127.0.0.1).
-    pub(crate) port: u16,
-}
-
-impl PgCluster {
-    /// Starts a cluster; panics with the reason when PostgreSQL is missing or fails to start.
-    pub(crate) fn start() -> PgCluster {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.path().join("bin"))
-                    .filter(|b| b.join("initdb").exists())
-                    .max()
-            })
-            .expect("PostgreSQL is not installed (run scripts/setup-deps: postgresql)");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = crate::users::own_uid() == 0;
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).expect("mkdir");
-        if root {
-            let pg = crate::users::by_name("postgres").expect("the postgres account");
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-                .expect("chmod");
-            std::os::unix::fs::chown(&data, Some(pg.uid), Some(pg.gid)).expect("chown");
-            std::os::unix::fs::chown(dir.path(), Some(pg.uid), Some(pg.gid)).expect("chown");
-        }
-        let run = |program: &str, args: &[&str]| {
-            let tool = bin.join(program);
-            let mut cmd = if root {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(&tool);
-                c
-            } else {
-                Command::new(&tool)
-            };
-            let out = cmd.args(args).output().expect("run a PostgreSQL program");
-            assert!(
-                out.status.success(),
-                "{program} {args:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let d = data.display().to_string();
-        run(
-            "initdb",
-            &[
-                "-D",
-                &d,
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            dir.path().display()
-        );
-        let log = dir.path().join("log").display().to_string();
-        run(
-            "pg_ctl",
-            &["-D", &d, "-o", &opts, "-l", &log, "-w", "start"],
-        );
-        let cluster = PgCluster {
-            dir,
-            bin: bin.clone(),
-            port,
-        };
-        run(
-            "createdb",
-            &[
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "postgres",
-                "xgate",
-            ],
-        );
-        cluster
-    }
-
-    /// The URI of its `xgate` database.
-    pub(crate) fn uri(&self) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/xgate", self.port)
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let tool = self.bin.join("pg_ctl");
-        let mut cmd = if crate::users::own_uid() == 0 {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&tool);
-            c
-        } else {
-            Command::new(&tool)
-        };
-        let _ = cmd
-            .arg("-D")
-            .arg(&data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
-    }
-}
-
 #[test]
 fn postgres_create_add_query_remove() {
-    let pg = PgCluster::start();
+    let pg = PgCluster::start("unit");
     let location = DbLocation::parse(&pg.uri()).expect("uri");
     let db = UserDb::open(location.clone(), Access::Create);
     let reader = UserDb::open(location, Access::Read);
