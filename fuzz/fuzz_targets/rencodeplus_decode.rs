@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(value) = rencodeplus::decode(data) else {
         return;
     };
-    let shared = rencodeplus::decode_bytes(&bytes::Bytes::copy_from_slice(data)).expect("same result");
+    let shared =
+        rencodeplus::decode_bytes(&bytes::Bytes::copy_from_slice(data)).expect("same result");
     let Ok(encoded) = rencodeplus::encode(&value) else {
         return;
     };
