@@ -112,8 +112,11 @@ pub struct Session {
 }
 
 /// Server options every test session gets: nothing the test machine lacks or that would
-/// outlive the test (mDNS, sound, notifications, a dbus session, systemd scopes).
+/// outlive the test (mDNS, sound, notifications, a dbus session, systemd scopes), and no
+/// application menu: 3.1.3 loads the xdg menus before it says "xpra is ready", and under CI's
+/// load that once took more than a minute, during which the session answered nothing.
 pub const QUIET_SERVER_ARGS: &[&str] = &[
+    "--start-new-commands=no",
     "--mdns=no",
     "--pulseaudio=no",
     "--notifications=no",
@@ -203,15 +206,18 @@ impl Session {
     /// with `what` happened instead and the server's log otherwise.
     fn wait_up(&self, what: &str) {
         let n = self.number();
-        let up = wait_until(Duration::from_secs(60), || {
-            self.as_user(&["version", &format!(":{n}")])
-                .success()
-                .then_some(())
+        let mut last = None;
+        let up = wait_until(Duration::from_secs(90), || {
+            let out = self.as_user(&["version", &format!(":{n}")]);
+            let ok = out.success();
+            last = Some(out);
+            ok.then_some(())
         });
         assert!(
             up.is_some(),
-            "xpra {} session :{n} {what} within 60 s\n{}",
+            "xpra {} session :{n} {what} within 90 s; the last `xpra version :{n}`: {}\n{}",
             self.version.name(),
+            last.map_or_else(|| "(none ran)".to_owned(), |o| o.to_string()),
             self.server_log()
         );
     }
