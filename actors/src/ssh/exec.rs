@@ -29,20 +29,14 @@ pub enum ExecRequest {
         /// The display named on the command line (`:100`, `101`), if any.
         display: Option<String>,
     },
-    /// `xpra _proxy_start [DISPLAY] [--OPTION=VALUE ...]` (or `_proxy_start_desktop`,
-    /// `_proxy_shadow_start`): start a session, then relay the channel to it. The arguments are
-    /// judged by the session starter (`registry::start`), which knows which options a client
-    /// may set.
-    Start {
+    /// Another proxy subcommand, `xpra _proxy_start [DISPLAY] [--OPTION=VALUE ...]` and the
+    /// like: the session starter (`registry::start`) knows which ones start a session and which
+    /// options a client may set; the rest are refused.
+    Subcommand {
         /// The subcommand.
         subcommand: String,
         /// Its arguments, unquoted, in order.
         args: Vec<String>,
-    },
-    /// Another proxy subcommand (`_proxy_run`, ...): not served.
-    Refused {
-        /// The subcommand.
-        subcommand: String,
     },
     /// Anything else: refused like a command that does not exist.
     Unknown,
@@ -92,7 +86,10 @@ pub fn parse(command: &str) -> ExecRequest {
         }
         let subcommand = words[at];
         if subcommand != "_proxy" {
-            return start(subcommand, &words[at + 1..]);
+            return ExecRequest::Subcommand {
+                subcommand: subcommand.to_owned(),
+                args: words[at + 1..].iter().map(|a| a.to_string()).collect(),
+            };
         }
         let display = words[at + 1..]
             .iter()
@@ -101,26 +98,6 @@ pub fn parse(command: &str) -> ExecRequest {
         return ExecRequest::Proxy { display };
     }
     ExecRequest::Unknown
-}
-
-/// The proxy subcommands that start a session before relaying to it.
-pub const START_SUBCOMMANDS: [&str; 3] = [
-    "_proxy_start",
-    "_proxy_start_desktop",
-    "_proxy_shadow_start",
-];
-
-/// A start subcommand with its arguments, or the refusal of another subcommand.
-fn start(subcommand: &str, args: &[&str]) -> ExecRequest {
-    if !START_SUBCOMMANDS.contains(&subcommand) {
-        return ExecRequest::Refused {
-            subcommand: subcommand.to_owned(),
-        };
-    }
-    ExecRequest::Start {
-        subcommand: subcommand.to_owned(),
-        args: args.iter().map(|a| a.to_string()).collect(),
-    }
 }
 
 /// The canned probes, matched on the exact command line.
@@ -300,8 +277,8 @@ mod tests {
 
     /// §2.5: commands that would start a session are refused, in every form.
     #[test]
-    fn start_commands_become_start_requests() {
-        let start = |sub: &str, args: &[&str]| ExecRequest::Start {
+    fn start_commands_are_handed_on_with_their_arguments() {
+        let start = |sub: &str, args: &[&str]| ExecRequest::Subcommand {
             subcommand: sub.to_owned(),
             args: args.iter().map(|a| a.to_string()).collect(),
         };
@@ -344,11 +321,12 @@ mod tests {
     }
 
     #[test]
-    fn other_proxy_subcommands_are_refused() {
+    fn other_proxy_subcommands_are_handed_on_too() {
         assert_eq!(
             parse(r#"xpra "_proxy_run" ":5""#),
-            ExecRequest::Refused {
-                subcommand: "_proxy_run".into()
+            ExecRequest::Subcommand {
+                subcommand: "_proxy_run".into(),
+                args: vec![":5".into()],
             }
         );
     }

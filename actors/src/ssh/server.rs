@@ -38,7 +38,7 @@ use super::{keys, SshSettings, MAX_CHANNELS_PER_CONNECTION, MAX_OPEN_CHANNELS};
 use crate::auth::ssh::{SshLogin, SshProof};
 use crate::listener::ConnectionPermit;
 use crate::pipeline::Upgraded;
-use crate::registry::start::{RequestError, StartError, StartMode, StartRequest};
+use crate::registry::start::{StartMode, StartRequest};
 
 /// SSH's `exit-status` for a command that does not exist, as a shell reports it.
 const NOT_FOUND: u32 = 127;
@@ -349,42 +349,31 @@ impl Handler for SshConnection {
                 self.finish(channel, status, session);
             }
             ExecRequest::Proxy { display } => self.proxy(channel, display, None, session),
-            ExecRequest::Start { .. } if !self.settings.start_sessions => {
-                info!(target: "xgate::ssh", id = %self.info.id, %command, "exec refused: starting sessions is off");
-                self.fail(
-                    channel,
-                    1,
-                    "starting sessions is not enabled on this gateway (proxy-start-sessions): \
-                     attach to a running session with `xpra _proxy [DISPLAY]`",
-                    session,
-                )
-            }
-            ExecRequest::Start { subcommand, args } => {
-                let request = StartMode::from_proxy_subcommand(&subcommand)
-                    .ok_or_else(|| StartError::from(RequestError(format!("unknown {subcommand}"))))
-                    .and_then(|mode| Ok(StartRequest::from_proxy_args(mode, &args)?));
-                match request {
+            ExecRequest::Subcommand { subcommand, args } => {
+                let refused = |why: String| {
+                    info!(target: "xgate::ssh", id = %self.info.id, %command, "exec refused: {why}");
+                    why
+                };
+                let started = match StartMode::from_proxy_subcommand(&subcommand) {
+                    None => Err(refused(format!(
+                        "'{subcommand}' is not supported: this SSH server runs only \
+                         `xpra _proxy [DISPLAY]` and `xpra _proxy_start [DISPLAY] [OPTIONS]`"
+                    ))),
+                    Some(_) if !self.settings.start_sessions => Err(refused(
+                        "starting sessions is not enabled on this gateway (proxy-start-sessions): \
+                         attach to a running session with `xpra _proxy [DISPLAY]`"
+                            .to_owned(),
+                    )),
+                    Some(mode) => StartRequest::from_proxy_args(mode, &args)
+                        .map_err(|e| refused(e.to_string())),
+                };
+                match started {
                     Ok(request) => {
                         let display = request.display.map(|n| format!(":{n}"));
                         self.proxy(channel, display, Some(request), session)
                     }
-                    Err(e) => {
-                        info!(target: "xgate::ssh", id = %self.info.id, %command, "exec refused: {e}");
-                        self.fail(channel, 1, &e.to_string(), session)
-                    }
+                    Err(why) => self.fail(channel, 1, &why, session),
                 }
-            }
-            ExecRequest::Refused { subcommand } => {
-                info!(target: "xgate::ssh", id = %self.info.id, %subcommand, "exec refused");
-                self.fail(
-                    channel,
-                    1,
-                    &format!(
-                        "'{subcommand}' is not supported: this SSH server runs only \
-                         `xpra _proxy [DISPLAY]` and `xpra _proxy_start [DISPLAY] [OPTIONS]`"
-                    ),
-                    session,
-                )
             }
             ExecRequest::Unknown => {
                 info!(target: "xgate::ssh", id = %self.info.id, %command, "exec refused");
