@@ -2,8 +2,10 @@
 //! `xpra start tcp://alice:secret@gateway/N --start=xterm`; the gateway starts the real xpra as
 //! the user it runs as (the test user), tells the client the display, and relays the client's
 //! later attach to the new session, proven by the session's pixels. Refusals (starting off, a
-//! display that is taken) reach the client as xpra's disconnect reasons.
+//! display that is taken) reach the client as xpra's disconnect reasons. A client with no
+//! session at all gets one on the display it asked for.
 
+use xgate_integration_tests::harness::gateway::write_multifile;
 use xgate_integration_tests::harness::xpra::{client_home_in, CMD_TIMEOUT};
 use xgate_integration_tests::harness::{
     run_with_timeout, Attach, CmdOutput, DisplayLock, Gateway, Session, TestDir, Version, Xvfb,
@@ -107,6 +109,44 @@ fn xpra_3_start_through_the_gateway_then_attach() {
 #[test]
 fn xpra_6_start_through_the_gateway_then_attach() {
     start_then_attach(Version::V6);
+}
+
+/// A client with no session at all gets one, as from xpra's proxy: alice's multifile row names
+/// a display that has no session yet, and her plain `xpra attach` to it starts that session and
+/// attaches to it.
+#[test]
+fn an_attach_with_no_session_starts_one() {
+    let version = Version::V3;
+    let dir = TestDir::new("start-unasked");
+    let display = DisplayLock::new();
+    let n = display.number;
+    let users = write_multifile(&dir, &[("alice", PASSWORD, &[format!(":{n}")])]);
+    let gw = Gateway::start(
+        dir.path(),
+        &[
+            format!("--tcp-auth=multifile:filename={}", users.display()),
+            "--proxy-start-sessions=yes".to_owned(),
+            format!("--proxy-start-command={}", version.server_command()),
+        ],
+    );
+    let mut client = Attach::start(
+        version,
+        &gw.url(Some(("alice", PASSWORD)), &n.to_string()),
+        dir.path(),
+    );
+    client.wait_attached(std::time::Duration::from_secs(90));
+    let session = Session::adopt(version, display, dir.path());
+    assert!(
+        gw.log().contains("session started"),
+        "the gateway did not start the session\n{}",
+        gw.process.log_tail()
+    );
+    assert!(
+        session.listed_live(),
+        "the started session is not LIVE: {}",
+        session.as_user(&["list"])
+    );
+    client.assert_running("attached to the session its attach started");
 }
 
 /// Starting is off by default; a display with an X server already is not started again.
