@@ -201,7 +201,11 @@ impl StreamEncoder {
         video.set_colorspace(ff::color::Space::BT470BG);
         video.set_color_range(ff::color::Range::MPEG);
         match codec {
-            VideoCodec::Vp8 => video.set_bit_rate((w as usize * h as usize * 4).max(1_000_000)),
+            // libvpx's VP8 takes `crf` only as constrained quality under a bitrate: the cap must
+            // leave crf in charge, or screen text (sharp edges, a keyframe each new stream) is
+            // starved to the cap's quality. Two bits a pixel at the nominal rate does that.
+            VideoCodec::Vp8 => video
+                .set_bit_rate((w as usize * h as usize * 2 * NOMINAL_FPS as usize).max(4_000_000)),
             VideoCodec::Vp9 => video.set_bit_rate(0),
             VideoCodec::H264 => {}
         }
